@@ -1,0 +1,140 @@
+/**
+ * record: index one trial's results in the catalog, reading only the store. The embedded executor
+ * calls it when a trial ends; `gantry catalog rebuild` calls it for every trial in the store.
+ * Re-recording a trial replaces its rows, so running it twice never duplicates anything.
+ */
+import { z } from 'zod';
+import type { Catalog, StudyRow, TrialRows } from '../infra/catalog.js';
+import { readRecord, type StepRecord } from '../infra/ledger.js';
+import { getJson, getVerified, putJson, type ArtifactStore } from '../infra/store/store.js';
+import { decodeNd } from '../datasets/tensor-file.js';
+import { label } from '../experiments/grid.js';
+import type { MetricPoint } from '../models/detector.js';
+
+export const trialFileSchema = z.object({
+  id: z.string(),
+  study: z.string(),
+  cellId: z.string(),
+  cell: z.record(z.string(), z.unknown()),
+  config: z.record(z.string(), z.unknown()),
+  steps: z.array(z.object({ kind: z.string(), key: z.string() })),
+  createdAt: z.string(),
+});
+export type TrialFile = z.output<typeof trialFileSchema>;
+
+export const studyFileSchema = z.object({
+  study: z.string(),
+  version: z.number(),
+  description: z.string(),
+  profile: z.string().nullable(),
+  axes: z.array(z.string()),
+  seeds: z.array(z.number()),
+  trials: z.array(z.string()),
+  updatedAt: z.string(),
+});
+export type StudyFile = z.output<typeof studyFileSchema>;
+
+export const trialKey = (id: string) => `trials/${id}.json`;
+export const studyKey = (name: string) => `studies/${name}.json`;
+
+/** Write the trial file once: its content is a function of its id. */
+export async function saveTrial(store: ArtifactStore, t: TrialFile): Promise<void> {
+  if (!(await store.exists(trialKey(t.id)))) await putJson(store, trialKey(t.id), t);
+}
+
+export async function saveStudy(store: ArtifactStore, s: StudyFile): Promise<void> {
+  await putJson(store, studyKey(s.study), s);
+}
+
+export type TrialStatus = 'done' | 'failed' | 'interrupted' | 'running' | 'pending';
+
+export function trialStatus(records: (StepRecord | undefined)[]): { status: TrialStatus; error: string | null } {
+  const failed = records.find((r) => r?.status === 'failed');
+  if (failed) return { status: 'failed', error: `${failed.kind}: ${failed.error ?? 'failed'}` };
+  if (records.every((r) => r?.status === 'done')) return { status: 'done', error: null };
+  if (records.some((r) => r?.status === 'interrupted')) return { status: 'interrupted', error: null };
+  if (records.some((r) => r?.status === 'running')) return { status: 'running', error: null };
+  return { status: 'pending', error: null };
+}
+
+export async function recordStudy(store: ArtifactStore, catalog: Catalog, study: string): Promise<void> {
+  const s = studyFileSchema.parse(await getJson(store, studyKey(study)));
+  const row: StudyRow = { study: s.study, version: s.version, description: s.description, profile: s.profile, axes: s.axes, seeds: s.seeds, store: store.url };
+  await catalog.upsertStudy(row);
+}
+
+export async function recordTrial(store: ArtifactStore, catalog: Catalog, trialId: string): Promise<TrialStatus> {
+  const t = trialFileSchema.parse(await getJson(store, trialKey(trialId)));
+  const records = await Promise.all(t.steps.map((s) => readRecord(store, s.key)));
+  const { status, error } = trialStatus(records);
+  const byKind = new Map(records.filter((r): r is StepRecord => !!r).map((r) => [r.kind, r]));
+  const train = byKind.get('train');
+  const evaluate = byKind.get('evaluate');
+
+  const metrics: TrialRows['metrics'] = [];
+  if (train?.status === 'done' && train.artifacts['metrics.json']) {
+    const points = JSON.parse(Buffer.from(await getVerified(store, train.artifacts['metrics.json'])).toString('utf8')) as MetricPoint[];
+    for (const p of points) metrics.push({ name: p.name, step: p.step, value: p.value, time: p.time ?? null });
+  }
+  if (evaluate?.status === 'done') {
+    const time = evaluate.finishedAt ? Date.parse(evaluate.finishedAt) : null;
+    for (const [name, value] of Object.entries((evaluate.output?.metrics ?? {}) as Record<string, number>)) metrics.push({ name, step: 0, value, time });
+  }
+
+  const scores: TrialRows['scores'] = [];
+  const scored = byKind.get('score');
+  const tile = byKind.get('tile');
+  if (scored?.status === 'done' && tile?.status === 'done') {
+    const labels = decodeNd(await getVerified(store, tile.artifacts['labels']), 'labels').data as Uint8Array;
+    for (const set of (scored.output?.sets ?? []) as string[]) {
+      const values = decodeNd(await getVerified(store, scored.artifacts[`scores-${set}`]), 'scores').data as Float64Array;
+      scores.push({ set, values, labels });
+    }
+  }
+
+  const axes = new Set(Object.keys(t.cell));
+  const params = flatten(t.config).map(([key, v]) => ({
+    key,
+    value: typeof v === 'string' ? v : JSON.stringify(v),
+    valueNum: typeof v === 'number' ? v : typeof v === 'boolean' ? Number(v) : null,
+    isAxis: axes.has(key),
+  }));
+  const config = t.config as { model: { kind: string }; dataset: { kind: string; path?: string }; seed: number };
+  await catalog.replaceTrial({
+    trial: {
+      trialId: t.id,
+      study: t.study,
+      cellId: t.cellId,
+      cell: label(t.cell),
+      seed: config.seed,
+      model: config.model.kind,
+      dataset: config.dataset.path ?? config.dataset.kind,
+      status,
+      backend: (train?.output?.backend as string | undefined) ?? null,
+      error,
+      config: t.config,
+      createdAt: t.createdAt,
+      finishedAt: status === 'done' ? (evaluate?.finishedAt ?? null) : null,
+    },
+    params,
+    metrics,
+    steps: t.steps.flatMap((s, i) => {
+      const r = records[i];
+      if (!r) return [];
+      return [{
+        key: r.key, kind: r.kind, version: r.version, status: r.status, attempt: r.attempt, reason: r.reason,
+        startedAt: r.startedAt, finishedAt: r.finishedAt ?? null, durationMs: r.durationMs ?? null,
+        resumedFrom: r.resumedFrom ?? null, error: r.error ?? null, params: r.params, inputs: r.inputs, artifacts: r.artifacts,
+      }];
+    }),
+    scores,
+  });
+  return status;
+}
+
+/** Dotted leaves of a config: {model: {lr: 1}} → [['model.lr', 1]]. Arrays are leaves. */
+export function flatten(obj: Record<string, unknown>, prefix = ''): [string, unknown][] {
+  return Object.entries(obj).flatMap(([k, v]) =>
+    v !== null && typeof v === 'object' && !Array.isArray(v) ? flatten(v as Record<string, unknown>, `${prefix}${k}.`) : [[`${prefix}${k}`, v] as [string, unknown]],
+  );
+}

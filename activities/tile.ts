@@ -1,0 +1,29 @@
+/** tile: samples for training and scoring, with labels and the training split. */
+import { z } from 'zod';
+import { splitSpec, tilingSpec } from '../experiments/spec.js';
+import { decodeNd, encodeNd, ndarray } from '../datasets/tensor-file.js';
+import { tileCube, trainingIndices } from '../datasets/tiling.js';
+import { Prng } from '../datasets/prng.js';
+import { UserError } from '../infra/errors.js';
+import type { StepFn } from './context.js';
+
+const tileParams = z.object({ tiling: tilingSpec, split: splitSpec, seed: z.number().int() }).strict();
+
+export const tile: StepFn = async (ctx, raw) => {
+  const params = tileParams.parse(raw);
+  const data = await ctx.input('data');
+  const cube = decodeNd(await data.read('cube'), 'cube');
+  const labels = decodeNd(await data.read('labels'), 'labels').data as Uint8Array;
+  const [rows, cols, bands] = cube.shape;
+  const size = params.tiling.kind === 'pixel' ? 1 : params.tiling.size;
+  const samples = tileCube(cube.data as Float32Array, rows, cols, bands, size);
+  let train = trainingIndices(labels, params.split.train);
+  if (params.split.maxTrain > 0 && train.length > params.split.maxTrain) {
+    train = new Prng(params.seed).shuffle(train).subarray(0, params.split.maxTrain).sort();
+  }
+  if (train.length === 0) throw new UserError('no training samples: every pixel is labelled anomalous', { hint: "use split.train='all'" });
+  await ctx.write('samples', encodeNd(ndarray(samples.data, [samples.n, samples.dim], { rows, cols, window: size })));
+  await ctx.write('labels', encodeNd(ndarray(labels, [labels.length])));
+  await ctx.write('train-index', encodeNd(ndarray(train, [train.length])));
+  return { output: { n: samples.n, dim: samples.dim, train: train.length, rows, cols } };
+};

@@ -1,0 +1,71 @@
+/** train: fit a detector on the training samples, checkpointing so that a restart resumes. */
+import { z } from 'zod';
+import { decodeNd } from '../datasets/tensor-file.js';
+import { gather } from '../datasets/tiling.js';
+import { detectorFor } from '../models/registry.js';
+import type { MetricPoint } from '../models/detector.js';
+import { CheckpointStore } from './checkpoints.js';
+import type { StepFn } from './context.js';
+
+const trainParams = z.object({ model: z.record(z.string(), z.unknown()).and(z.object({ kind: z.string() })), seed: z.number().int() });
+
+/** Points keyed by (name, step): a resumed run re-logging a point replaces it instead of doubling it. */
+export class MetricBuffer {
+  private readonly points = new Map<string, MetricPoint>();
+  add(points: MetricPoint[]): void {
+    for (const p of points) this.points.set(`${p.name}\0${p.step}`, p);
+  }
+  /** Keep only points up to `step` (what a checkpoint at that step had seen). */
+  truncate(step: number): void {
+    for (const [k, p] of this.points) if (p.step > step) this.points.delete(k);
+  }
+  all(): MetricPoint[] {
+    return [...this.points.values()].sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : a.step - b.step));
+  }
+}
+
+export const train: StepFn = async (ctx, raw) => {
+  const { model, seed } = trainParams.parse(raw);
+  const detector = detectorFor(model.kind);
+  const { kind: _kind, ...hyper } = model;
+  const params = detector.params.parse(hyper);
+  const tiles = await ctx.input('tiles');
+  const samples = decodeNd(await tiles.read('samples'), 'samples');
+  const index = decodeNd(await tiles.read('train-index'), 'train-index').data as Int32Array;
+  const [, dim] = samples.shape;
+  const trainData = gather(samples.data as Float32Array, dim, index);
+
+  const ckpts = new CheckpointStore(ctx.store, ctx.key, ctx.checkpointPolicy.keep);
+  const metrics = new MetricBuffer();
+  const policy = ctx.checkpointPolicy;
+  let lastSaveAt = Date.now();
+  let lastSavedIteration = 0;
+  const bytes = await detector.fit({ n: index.length, dim, data: trainData }, params, seed, {
+    restore: async () => {
+      const c = await ckpts.latest();
+      if (!c) return undefined;
+      metrics.add(c.metrics);
+      metrics.truncate(c.iteration);
+      lastSavedIteration = c.iteration;
+      ctx.onResume(c.iteration);
+      return c.state;
+    },
+    checkpointDue: (it) =>
+      it - lastSavedIteration >= policy.everyIterations || (it > lastSavedIteration && Date.now() - lastSaveAt >= policy.everyMinutes * 60_000),
+    checkpoint: async (it, state) => {
+      await ckpts.save(it, state, metrics.all());
+      lastSaveAt = Date.now();
+      lastSavedIteration = it;
+    },
+    log: (points) => {
+      metrics.add(points);
+      ctx.log(points);
+    },
+    progress: (done, total) => ctx.progress(done, total),
+    signal: ctx.signal,
+  });
+  await ctx.write('model', bytes);
+  const all = metrics.all();
+  await ctx.write('metrics.json', JSON.stringify(all));
+  return { output: { kind: model.kind, params: model, trainSamples: index.length, dim, metricPoints: all.length, backend: ctx.backend ?? 'none' } };
+};

@@ -1,0 +1,80 @@
+/**
+ * Progress of a run: trials done/total, the current step, rate and ETA. On a terminal it redraws
+ * one status line; otherwise (CI, logs, pipes) it prints a plain line per event.
+ */
+import type { ExecEvent } from '../infra/executor/embedded.js';
+import { duration } from './format.js';
+
+export class Progress {
+  private total = 0;
+  private done = 0;
+  private failed = 0;
+  private readonly started = Date.now();
+  private current = '';
+  private lastDraw = 0;
+  private readonly tty: boolean;
+
+  constructor(private readonly out: NodeJS.WriteStream = process.stderr, private readonly verbose = false) {
+    this.tty = !!out.isTTY && process.env.CI !== 'true';
+  }
+
+  handle = (e: ExecEvent): void => {
+    switch (e.type) {
+      case 'start':
+        this.total = e.trials;
+        this.line(`study ${e.study}: ${e.trials} trials, ${e.steps} distinct steps`);
+        break;
+      case 'step-start':
+        this.current = `${e.trialId.slice(0, 8)} ${e.kind}`;
+        this.line(`  ${e.kind.padEnd(8)} ${e.key.slice(0, 12)} ran: ${e.reason}`, this.verbose || e.reason !== 'new');
+        this.draw();
+        break;
+      case 'step-progress':
+        this.current = `${e.trialId.slice(0, 8)} ${e.kind} ${e.done}/${e.total}`;
+        this.draw();
+        break;
+      case 'step-done':
+        if (e.cached) this.line(`  ${e.kind.padEnd(8)} ${e.key.slice(0, 12)} cached`, this.verbose);
+        else this.line(`  ${e.kind.padEnd(8)} ${e.key.slice(0, 12)} done in ${duration(e.durationMs)}`, this.verbose || !this.tty);
+        break;
+      case 'step-retry':
+        this.line(`  ${e.kind} ${e.key.slice(0, 12)} attempt ${e.attempt} failed (${e.error}); retrying in ${duration(e.delayMs)}`);
+        break;
+      case 'trial-end': {
+        this.done++;
+        if (e.status !== 'done') this.failed++;
+        const m = Object.entries(e.metrics).map(([k, v]) => `${k}=${v.toFixed(4)}`).join(' ');
+        this.line(`trial ${e.trialId.slice(0, 8)} ${e.status}${e.error ? `: ${e.error}` : ''} ${m} [${this.done}/${this.total}${this.eta()}]`);
+        break;
+      }
+    }
+  };
+
+  private eta(): string {
+    const elapsed = Date.now() - this.started;
+    if (this.done === 0) return '';
+    const rate = this.done / (elapsed / 60000);
+    const left = ((this.total - this.done) * elapsed) / this.done;
+    return `, ${rate.toFixed(1)} trials/min, ETA ${duration(left)}`;
+  }
+
+  private line(text: string, show = true): void {
+    if (!show) return;
+    if (this.tty) this.out.write('\r\x1b[K');
+    this.out.write(text + '\n');
+    this.draw(true);
+  }
+
+  private draw(force = false): void {
+    if (!this.tty) return;
+    const now = Date.now();
+    if (!force && now - this.lastDraw < 100) return;
+    this.lastDraw = now;
+    const text = `[${this.done}/${this.total} trials${this.failed ? `, ${this.failed} failed` : ''}] ${this.current}  ${duration(now - this.started)}${this.eta()}`;
+    this.out.write('\r\x1b[K' + text.slice(0, (this.out.columns ?? 100) - 1));
+  }
+
+  finish(): void {
+    if (this.tty) this.out.write('\r\x1b[K');
+  }
+}

@@ -1,0 +1,193 @@
+/**
+ * Grid expansion: a study spec (plus a profile and --set overrides) becomes a list of trials.
+ * A trial's id hashes its study name and normalized config (defaults applied, key order
+ * irrelevant), so relaunching a grid finds the same ids and never duplicates a cell.
+ */
+import { Prng } from '../datasets/prng.js';
+import { canonicalJson, type Hasher } from './canonical.js';
+import { SpecError, trialConfigSchema, type GridBlock, type SpecProblem, type StudySpec, type TrialConfig, formatPath } from './spec.js';
+import { modelIsStochastic } from '../models/params.js';
+
+export interface ResolvedTrial {
+  id: string;
+  /** Id of the cell: the same config without the seed. Aggregates over seeds group by it. */
+  cellId: string;
+  /** The grid-axis values that define this trial's cell, e.g. {'model.noiseDim': 4}. */
+  cell: Record<string, unknown>;
+  config: TrialConfig;
+}
+
+export interface ResolvedStudy {
+  study: string;
+  version: number;
+  profile: string | undefined;
+  /** Dotted paths that vary across the grid. */
+  axes: string[];
+  seeds: number[];
+  trials: ResolvedTrial[];
+}
+
+export interface ResolveOptions {
+  profile?: string;
+  /** Dotted-path overrides from the command line; the key 'seeds' replaces the seed list. */
+  set?: Record<string, unknown>;
+}
+
+export function resolveStudy(spec: StudySpec, opts: ResolveOptions, hash: Hasher): ResolvedStudy {
+  const profileName = opts.profile ?? spec.defaultProfile;
+  const profile = profileName === undefined ? undefined : spec.profiles[profileName];
+  if (profileName !== undefined && !profile) {
+    const known = Object.keys(spec.profiles);
+    throw new SpecError(spec.name, [{ path: 'profile', message: `no profile '${profileName}' (known: ${known.length ? known.join(', ') : 'none'})` }]);
+  }
+  const problems: SpecProblem[] = [];
+  const base = structuredClone(spec.base) as Record<string, unknown>;
+  const overrides = { ...(profile?.set ?? {}), ...(opts.set ?? {}) };
+  let seeds = profile?.seeds ?? spec.seeds;
+  for (const [path, value] of Object.entries(overrides)) {
+    if (path === 'seeds') {
+      if (Array.isArray(value) && value.length > 0 && value.every((s) => Number.isInteger(s) && s >= 0)) seeds = value as number[];
+      else problems.push({ path: 'seeds', message: 'expected a non-empty list of non-negative integers, e.g. --set seeds=[0,1,2]' });
+      continue;
+    }
+    setPath(base, path, value);
+  }
+  const grid = profile?.grid ?? spec.grid;
+
+  const byId = new Map<string, ResolvedTrial>();
+  const axes = new Set<string>();
+  grid.forEach((block, bi) => {
+    let combos: Record<string, unknown>[];
+    try {
+      combos = expandBlock(block);
+    } catch (e) {
+      problems.push({ path: `grid[${bi}]`, message: (e as Error).message });
+      return;
+    }
+    for (const k of [...Object.keys(block.cartesian ?? {}), ...Object.keys(block.zip ?? {}), ...Object.keys(block.random?.space ?? {})]) axes.add(k);
+    for (const combo of combos) {
+      const cfg = structuredClone(base);
+      for (const [path, value] of Object.entries(combo)) setPath(cfg, path, value);
+      const probe = trialConfigSchema.safeParse({ ...cfg, seed: seeds[0] });
+      if (!probe.success) {
+        const where = Object.keys(combo).length ? ` (${label(combo)})` : '';
+        for (const i of probe.error.issues) problems.push({ path: formatPath(i.path), message: i.message + (grid.length > 1 || where ? ` in grid[${bi}]${where}` : '') });
+        continue;
+      }
+      // The seed of a deterministic model (RX) changes nothing: one trial, not one per seed.
+      const trialSeeds = modelIsStochastic(probe.data.model.kind) ? seeds : [0];
+      for (const seed of trialSeeds) {
+        const config = trialConfigSchema.parse({ ...cfg, seed });
+        const id = hash(canonicalJson({ study: spec.name, config }));
+        if (byId.has(id)) continue;
+        const { seed: _seed, ...cellConfig } = config;
+        byId.set(id, { id, cellId: hash(canonicalJson({ study: spec.name, config: cellConfig })), cell: combo, config });
+      }
+    }
+  });
+  if (problems.length) throw new SpecError(spec.name + (profileName ? ` (profile ${profileName})` : ''), dedupe(problems));
+  const trials = [...byId.values()];
+  // Cells list every axis of the study, so a block that leaves an axis at its base value still says so.
+  for (const t of trials) {
+    const full: Record<string, unknown> = {};
+    for (const a of [...axes].sort()) {
+      const v = getPath(t.config as unknown as Record<string, unknown>, a);
+      if (v !== undefined) full[a] = v; // an axis of another model (RX has no noiseDim)
+    }
+    t.cell = full;
+  }
+  return { study: spec.name, version: spec.version, profile: profileName, axes: [...axes].sort(), seeds, trials };
+}
+
+function dedupe(ps: SpecProblem[]): SpecProblem[] {
+  const seen = new Set<string>();
+  return ps.filter((p) => {
+    const k = p.path + '\0' + p.message;
+    if (seen.has(k)) return false;
+    seen.add(k);
+    return true;
+  });
+}
+
+/** All assignments of one grid block: set × cartesian × zip × random. */
+export function expandBlock(block: GridBlock): Record<string, unknown>[] {
+  let combos: Record<string, unknown>[] = [{ ...(block.set ?? {}) }];
+  for (const [path, values] of Object.entries(block.cartesian ?? {})) {
+    combos = combos.flatMap((c) => values.map((v) => ({ ...c, [path]: v })));
+  }
+  const zip = Object.entries(block.zip ?? {});
+  if (zip.length) {
+    const n = zip[0][1].length;
+    const bad = zip.find(([, vs]) => vs.length !== n);
+    if (bad) throw new Error(`zip lists must have equal lengths: '${zip[0][0]}' has ${n}, '${bad[0]}' has ${bad[1].length}`);
+    combos = combos.flatMap((c) => Array.from({ length: n }, (_, i) => ({ ...c, ...Object.fromEntries(zip.map(([p, vs]) => [p, vs[i]])) })));
+  }
+  if (block.random) {
+    const rng = new Prng(block.random.seed);
+    const samples = Array.from({ length: block.random.n }, () => {
+      const s: Record<string, unknown> = {};
+      for (const [path, axis] of Object.entries(block.random!.space)) s[path] = sampleAxis(axis, rng);
+      return s;
+    });
+    combos = combos.flatMap((c) => samples.map((s) => ({ ...c, ...s })));
+  }
+  return combos;
+}
+
+function sampleAxis(axis: { uniform?: [number, number]; loguniform?: [number, number]; int?: [number, number]; choice?: unknown[] }, rng: Prng): unknown {
+  if (axis.uniform) return round(axis.uniform[0] + (axis.uniform[1] - axis.uniform[0]) * rng.uniform());
+  if (axis.loguniform) {
+    const [a, b] = axis.loguniform.map(Math.log);
+    return round(Math.exp(a + (b - a) * rng.uniform()));
+  }
+  if (axis.int) return axis.int[0] + rng.int(axis.int[1] - axis.int[0] + 1);
+  return axis.choice![rng.int(axis.choice!.length)];
+}
+
+/** Six significant digits: sampled values print and hash the same everywhere. */
+function round(x: number): number {
+  return Number(x.toPrecision(6));
+}
+
+export function setPath(obj: Record<string, unknown>, path: string, value: unknown): void {
+  const parts = path.split('.');
+  let cur: Record<string, unknown> = obj;
+  for (const p of parts.slice(0, -1)) {
+    if (cur[p] === null || typeof cur[p] !== 'object' || Array.isArray(cur[p])) cur[p] = {};
+    cur = cur[p] as Record<string, unknown>;
+  }
+  cur[parts[parts.length - 1]] = structuredClone(value);
+}
+
+export function getPath(obj: Record<string, unknown>, path: string): unknown {
+  let cur: unknown = obj;
+  for (const p of path.split('.')) {
+    if (cur === null || typeof cur !== 'object') return undefined;
+    cur = (cur as Record<string, unknown>)[p];
+  }
+  return cur;
+}
+
+export function label(cell: Record<string, unknown>): string {
+  return Object.entries(cell)
+    .map(([k, v]) => `${k}=${typeof v === 'object' ? JSON.stringify(v) : String(v)}`)
+    .join(', ');
+}
+
+/** Parse `key=value` pairs from the command line; values are JSON when they parse, else strings. */
+export function parseSets(pairs: string[]): Record<string, unknown> {
+  const out: Record<string, unknown> = {};
+  for (const pair of pairs) {
+    const eq = pair.indexOf('=');
+    if (eq <= 0) throw new SpecError('--set', [{ path: pair, message: "expected key=value, e.g. --set model.noiseDim=8" }]);
+    const raw = pair.slice(eq + 1);
+    let value: unknown = raw;
+    try {
+      value = JSON.parse(raw);
+    } catch {
+      /* a bare string */
+    }
+    out[pair.slice(0, eq)] = value;
+  }
+  return out;
+}

@@ -1,0 +1,5 @@
+/** The studies that ship with gantry, by name. */
+import type { StudySpec } from './spec.js';
+import quickstart from './quickstart.js';
+
+export const BUILTIN_STUDIES: Record<string, StudySpec> = { quickstart };

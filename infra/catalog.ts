@@ -1,0 +1,274 @@
+/**
+ * The catalog: a DuckDB database indexing everything in the store — studies, trials, params,
+ * metrics, steps, lineage, artifacts and per-sample scores — for users to query with SQL.
+ * It is an index, never the source of truth: `gantry catalog rebuild` recreates it from the store.
+ * DuckDB allows one writer: writers open it briefly per trial, so queries can run in between.
+ */
+import { mkdir, rm } from 'node:fs/promises';
+import { dirname } from 'node:path';
+import { DuckDBInstance, DuckDBTimestampValue, type DuckDBConnection, type DuckDBAppender } from '@duckdb/node-api';
+import { UserError } from './errors.js';
+
+export const CATALOG_SCHEMA_VERSION = 1;
+
+const DDL = `
+CREATE TABLE IF NOT EXISTS gantry_meta (key VARCHAR PRIMARY KEY, value VARCHAR);
+CREATE TABLE IF NOT EXISTS studies (
+  study VARCHAR PRIMARY KEY, version INTEGER, description VARCHAR, profile VARCHAR,
+  axes VARCHAR[], seeds INTEGER[], store VARCHAR, updated_at TIMESTAMP);
+CREATE TABLE IF NOT EXISTS trials (
+  trial_id VARCHAR PRIMARY KEY, study VARCHAR, cell_id VARCHAR, cell VARCHAR, seed INTEGER,
+  model VARCHAR, dataset VARCHAR, status VARCHAR, backend VARCHAR, error VARCHAR,
+  config JSON, created_at TIMESTAMP, finished_at TIMESTAMP);
+CREATE TABLE IF NOT EXISTS params (
+  trial_id VARCHAR, key VARCHAR, value VARCHAR, value_num DOUBLE, is_axis BOOLEAN);
+CREATE TABLE IF NOT EXISTS metrics (
+  trial_id VARCHAR, name VARCHAR, step BIGINT, value DOUBLE, time TIMESTAMP);
+CREATE TABLE IF NOT EXISTS steps (
+  step_key VARCHAR PRIMARY KEY, kind VARCHAR, version INTEGER, status VARCHAR, attempt INTEGER,
+  reason VARCHAR, started_at TIMESTAMP, finished_at TIMESTAMP, duration_ms DOUBLE,
+  resumed_from BIGINT, error VARCHAR, params JSON);
+CREATE TABLE IF NOT EXISTS trial_steps (trial_id VARCHAR, position INTEGER, kind VARCHAR, step_key VARCHAR);
+CREATE TABLE IF NOT EXISTS lineage (step_key VARCHAR, input_name VARCHAR, input_key VARCHAR);
+CREATE TABLE IF NOT EXISTS artifacts (step_key VARCHAR, name VARCHAR, key VARCHAR, sha256 VARCHAR, size_bytes BIGINT);
+CREATE TABLE IF NOT EXISTS scores (trial_id VARCHAR, score_set VARCHAR, sample INTEGER, value DOUBLE, label UTINYINT);
+
+CREATE OR REPLACE VIEW final_metrics AS
+  SELECT trial_id, name, arg_max(value, step) AS value, max(step) AS step
+  FROM metrics GROUP BY trial_id, name;
+CREATE OR REPLACE VIEW trial_summary AS
+  SELECT t.study, t.trial_id, t.cell_id, t.cell, t.seed, t.model, t.status, t.backend,
+         max(f.value) FILTER (WHERE f.name = 'auc') AS auc,
+         max(f.value) FILTER (WHERE f.name = 'logauc') AS logauc,
+         t.finished_at
+  FROM trials t LEFT JOIN final_metrics f USING (trial_id)
+  GROUP BY ALL;
+CREATE OR REPLACE VIEW cell_summary AS
+  SELECT study, cell_id, cell, model, count(*) AS seeds,
+         avg(auc) AS auc_mean, stddev_samp(auc) AS auc_std,
+         avg(logauc) AS logauc_mean, stddev_samp(logauc) AS logauc_std
+  FROM trial_summary WHERE status = 'done'
+  GROUP BY study, cell_id, cell, model;
+`;
+
+export interface StudyRow {
+  study: string;
+  version: number;
+  description: string;
+  profile: string | null;
+  axes: string[];
+  seeds: number[];
+  store: string;
+}
+
+export interface TrialRows {
+  trial: {
+    trialId: string;
+    study: string;
+    cellId: string;
+    cell: string;
+    seed: number;
+    model: string;
+    dataset: string;
+    status: string;
+    backend: string | null;
+    error: string | null;
+    config: unknown;
+    createdAt: string;
+    finishedAt: string | null;
+  };
+  params: { key: string; value: string; valueNum: number | null; isAxis: boolean }[];
+  metrics: { name: string; step: number; value: number; time: number | null }[];
+  steps: {
+    key: string;
+    kind: string;
+    version: number;
+    status: string;
+    attempt: number;
+    reason: string;
+    startedAt: string;
+    finishedAt: string | null;
+    durationMs: number | null;
+    resumedFrom: number | null;
+    error: string | null;
+    params: unknown;
+    inputs: Record<string, string>;
+    artifacts: Record<string, { key: string; sha256: string; size: number }>;
+  }[];
+  scores: { set: string; values: Float64Array; labels: Uint8Array }[];
+}
+
+export class Catalog {
+  private constructor(private readonly instance: DuckDBInstance, readonly conn: DuckDBConnection, readonly path: string) {}
+
+  /** Open for writing, creating the schema if needed. Waits briefly if another writer holds it. */
+  static async open(path: string): Promise<Catalog> {
+    await mkdir(dirname(path), { recursive: true });
+    const instance = await withLockRetry(path, () => DuckDBInstance.create(path));
+    const conn = await instance.connect();
+    const cat = new Catalog(instance, conn, path);
+    await conn.run(DDL);
+    await conn.run(`INSERT OR REPLACE INTO gantry_meta VALUES ('schema_version', '${CATALOG_SCHEMA_VERSION}')`);
+    return cat;
+  }
+
+  /** Open read-only: the connection `gantry query` uses, so a query can never change the catalog. */
+  static async openReadOnly(path: string): Promise<Catalog> {
+    const instance = await withLockRetry(path, () => DuckDBInstance.create(path, { access_mode: 'READ_ONLY' })).catch((e) => {
+      if (/does not exist|No such file|Cannot open/i.test(String(e))) {
+        throw new UserError(`no catalog at ${path}`, { hint: "run a study first, or 'gantry catalog rebuild'" });
+      }
+      throw e;
+    });
+    return new Catalog(instance, await instance.connect(), path);
+  }
+
+  close(): void {
+    this.conn.closeSync();
+    this.instance.closeSync();
+  }
+
+  async upsertStudy(s: StudyRow): Promise<void> {
+    await this.conn.run(
+      `INSERT OR REPLACE INTO studies VALUES ($study, $version, $description, $profile, $axes::VARCHAR[], $seeds::INTEGER[], $store, now()::TIMESTAMP)`,
+      { study: s.study, version: s.version, description: s.description, profile: s.profile, axes: JSON.stringify(s.axes), seeds: JSON.stringify(s.seeds), store: s.store },
+    );
+  }
+
+  /** Replace every row of one trial in one transaction: re-recording a trial never duplicates rows. */
+  async replaceTrial(rows: TrialRows): Promise<void> {
+    const id = rows.trial.trialId;
+    const stepKeys = rows.steps.map((s) => s.key);
+    await this.conn.run('BEGIN TRANSACTION');
+    try {
+      for (const t of ['trials', 'params', 'metrics', 'trial_steps', 'scores']) await this.conn.run(`DELETE FROM ${t} WHERE trial_id = $id`, { id });
+      if (stepKeys.length) {
+        const list = stepKeys.map((k) => `'${k.replace(/'/g, "''")}'`).join(',');
+        for (const t of ['steps', 'lineage', 'artifacts']) await this.conn.run(`DELETE FROM ${t} WHERE step_key IN (${list})`);
+      }
+      const t = rows.trial;
+      await this.conn.run(
+        `INSERT INTO trials VALUES ($id, $study, $cellId, $cell, $seed, $model, $dataset, $status, $backend, $error, $config::JSON, $createdAt::TIMESTAMP, $finishedAt::TIMESTAMP)`,
+        { id, study: t.study, cellId: t.cellId, cell: t.cell, seed: t.seed, model: t.model, dataset: t.dataset, status: t.status, backend: t.backend, error: t.error, config: JSON.stringify(t.config), createdAt: t.createdAt, finishedAt: t.finishedAt },
+      );
+      await this.append('params', rows.params, (a, p) => {
+        a.appendVarchar(id);
+        a.appendVarchar(p.key);
+        a.appendVarchar(p.value);
+        if (p.valueNum === null) a.appendNull();
+        else a.appendDouble(p.valueNum);
+        a.appendBoolean(p.isAxis);
+      });
+      await this.appendMetrics(id, rows.metrics);
+      await this.append('trial_steps', rows.steps, (a, s, i) => {
+        a.appendVarchar(id);
+        a.appendInteger(i);
+        a.appendVarchar(s.kind);
+        a.appendVarchar(s.key);
+      });
+      await this.append('steps', rows.steps, (a, s) => {
+        a.appendVarchar(s.key);
+        a.appendVarchar(s.kind);
+        a.appendInteger(s.version);
+        a.appendVarchar(s.status);
+        a.appendInteger(s.attempt);
+        a.appendVarchar(s.reason);
+        appendTs(a, Date.parse(s.startedAt));
+        appendTs(a, s.finishedAt ? Date.parse(s.finishedAt) : null);
+        nullable(a, s.durationMs, (v) => a.appendDouble(v));
+        nullable(a, s.resumedFrom, (v) => a.appendBigInt(BigInt(v)));
+        nullable(a, s.error, (v) => a.appendVarchar(v));
+        a.appendVarchar(JSON.stringify(s.params));
+      });
+      const lineage = rows.steps.flatMap((s) => Object.entries(s.inputs).map(([name, key]) => ({ step: s.key, name, key })));
+      await this.append('lineage', lineage, (a, l) => {
+        a.appendVarchar(l.step);
+        a.appendVarchar(l.name);
+        a.appendVarchar(l.key);
+      });
+      const artifacts = rows.steps.flatMap((s) => Object.entries(s.artifacts).map(([name, r]) => ({ step: s.key, name, ...r })));
+      await this.append('artifacts', artifacts, (a, r) => {
+        a.appendVarchar(r.step);
+        a.appendVarchar(r.name);
+        a.appendVarchar(r.key);
+        a.appendVarchar(r.sha256);
+        a.appendBigInt(BigInt(r.size));
+      });
+      for (const s of rows.scores) {
+        const appender = await this.conn.createAppender('scores');
+        for (let i = 0; i < s.values.length; i++) {
+          appender.appendVarchar(id);
+          appender.appendVarchar(s.set);
+          appender.appendInteger(i);
+          appender.appendDouble(s.values[i]);
+          appender.appendUTinyInt(s.labels[i]);
+          appender.endRow();
+        }
+        appender.closeSync();
+      }
+      await this.conn.run('COMMIT');
+    } catch (e) {
+      await this.conn.run('ROLLBACK').catch(() => {});
+      throw e;
+    }
+  }
+
+  /** Bulk metric ingestion through DuckDB's Appender (never row-by-row INSERT). */
+  async appendMetrics(trialId: string, points: { name: string; step: number; value: number; time: number | null }[]): Promise<void> {
+    await this.append('metrics', points, (a, p) => {
+      a.appendVarchar(trialId);
+      a.appendVarchar(p.name);
+      a.appendBigInt(BigInt(p.step));
+      a.appendDouble(p.value);
+      appendTs(a, p.time);
+    });
+  }
+
+  private async append<T>(table: string, items: T[], row: (a: DuckDBAppender, item: T, i: number) => void): Promise<void> {
+    if (!items.length) return;
+    const a = await this.conn.createAppender(table);
+    items.forEach((it, i) => {
+      row(a, it, i);
+      a.endRow();
+    });
+    a.closeSync();
+  }
+
+  /** Run SQL and return column names and rows of JS values. */
+  async query(sql: string): Promise<{ columns: string[]; rows: unknown[][] }> {
+    const reader = await this.conn.runAndReadAll(sql);
+    return { columns: reader.columnNames(), rows: reader.getRowsJS() as unknown[][] };
+  }
+}
+
+function nullable<T>(a: DuckDBAppender, v: T | null | undefined, put: (v: T) => void): void {
+  if (v === null || v === undefined) a.appendNull();
+  else put(v);
+}
+
+function appendTs(a: DuckDBAppender, ms: number | null | undefined): void {
+  if (ms === null || ms === undefined || Number.isNaN(ms)) a.appendNull();
+  else a.appendTimestamp(new DuckDBTimestampValue(BigInt(Math.round(ms)) * 1000n));
+}
+
+/** DuckDB refuses a second process while one writes; writers hold it briefly, so wait a little. */
+async function withLockRetry<T>(path: string, open: () => Promise<T>, waitMs = 15_000): Promise<T> {
+  const deadline = Date.now() + waitMs;
+  for (let delay = 50; ; delay = Math.min(delay * 2, 1000)) {
+    try {
+      return await open();
+    } catch (e) {
+      if (!/lock/i.test(String(e)) || Date.now() > deadline) {
+        if (/lock/i.test(String(e))) throw new UserError(`catalog ${path} is locked by another process`, { hint: 'wait for it to finish, then retry' });
+        throw e;
+      }
+      await new Promise((r) => setTimeout(r, delay));
+    }
+  }
+}
+
+/** Delete the catalog file (and its WAL), for rebuild. */
+export async function removeCatalog(path: string): Promise<void> {
+  await rm(path, { force: true });
+  await rm(path + '.wal', { force: true });
+}

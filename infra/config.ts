@@ -1,0 +1,44 @@
+/** Settings from the environment, validated once. */
+import { resolve } from 'node:path';
+import { z } from 'zod';
+import { UserError } from './errors.js';
+import { LocalStore } from './store/local.js';
+import type { ArtifactStore } from './store/store.js';
+
+const envSchema = z.object({
+  GANTRY_HOME: z.string().min(1).default('.gantry'),
+  /** Where artifacts live: a directory (default $GANTRY_HOME/store). */
+  GANTRY_STORE: z.string().min(1).optional(),
+  /** Where the DuckDB catalog lives (default $GANTRY_HOME/catalog.duckdb). */
+  GANTRY_CATALOG: z.string().min(1).optional(),
+  GANTRY_BACKEND: z.enum(['tensorflow', 'wasm', 'cpu']).optional(),
+});
+
+export interface GantryConfig {
+  home: string;
+  storeUrl: string;
+  catalogPath: string;
+  backend?: 'tensorflow' | 'wasm' | 'cpu';
+}
+
+export function loadConfig(env: NodeJS.ProcessEnv = process.env): GantryConfig {
+  const r = envSchema.safeParse(env);
+  if (!r.success) {
+    const i = r.error.issues[0];
+    throw new UserError(`invalid environment variable ${String(i.path[0])}: ${i.message}`);
+  }
+  const home = resolve(r.data.GANTRY_HOME);
+  return {
+    home,
+    storeUrl: r.data.GANTRY_STORE ?? resolve(home, 'store'),
+    catalogPath: resolve(r.data.GANTRY_CATALOG ?? resolve(home, 'catalog.duckdb')),
+    backend: r.data.GANTRY_BACKEND,
+  };
+}
+
+export function openStore(url: string): ArtifactStore {
+  if (/^[a-z][a-z0-9+.-]*:\/\//i.test(url) && !url.startsWith('file://')) {
+    throw new UserError(`unsupported store '${url.replace(/\/\/[^@/]*@/, '//***@')}'`, { hint: 'use a directory path' });
+  }
+  return new LocalStore(resolve(url.replace(/^file:\/\//, '')));
+}

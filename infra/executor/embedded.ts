@@ -1,0 +1,256 @@
+/**
+ * The embedded executor: runs a prepared study in this process. Trials run with bounded
+ * concurrency; each trial's steps run in order; a step shared by several trials runs once.
+ * Every step's state goes to the durable ledger before and after it runs, so re-running the same
+ * command after any interruption skips what is done and resumes what was cut off.
+ */
+import { hostname } from 'node:os';
+import { join } from 'node:path';
+import { STEPS } from '../../activities/index.js';
+import type { CheckpointPolicy, InputHandle, StepContext } from '../../activities/context.js';
+import { recordStudy, recordTrial, saveStudy, saveTrial, type TrialStatus } from '../../activities/record.js';
+import type { StepCall } from '../../experiments/plan.js';
+import type { MetricPoint } from '../../models/detector.js';
+import { Catalog } from '../catalog.js';
+import { CancelledError, isUserError, oneLine } from '../errors.js';
+import { readRecord, stepPrefix, writeRecord, type StepRecord } from '../ledger.js';
+import { getVerified, type ArtifactRef, type ArtifactStore } from '../store/store.js';
+import { acquireLock } from './lock.js';
+import type { PlannedTrial, PreparedStudy } from './prepare.js';
+
+export type ExecEvent =
+  | { type: 'start'; study: string; trials: number; steps: number }
+  | { type: 'step-start'; trialId: string; kind: string; key: string; reason: string }
+  | { type: 'step-progress'; trialId: string; kind: string; key: string; done: number; total: number }
+  | { type: 'step-done'; trialId: string; kind: string; key: string; cached: boolean; durationMs: number }
+  | { type: 'step-retry'; trialId: string; kind: string; key: string; error: string; attempt: number; delayMs: number }
+  | { type: 'trial-end'; trialId: string; status: TrialStatus; error: string | null; metrics: Record<string, number> };
+
+export interface EmbeddedOptions {
+  store: ArtifactStore;
+  catalogPath: string;
+  lockPath: string;
+  concurrency?: number;
+  /** Attempts after the first for a step that fails with a transient error. */
+  retries?: number;
+  backoffMs?: number;
+  checkpoint?: Partial<CheckpointPolicy>;
+  signal?: AbortSignal;
+  onEvent?: (e: ExecEvent) => void;
+  /** Name of the compute backend, recorded with each trained model. */
+  backend?: () => Promise<string>;
+}
+
+export interface TrialOutcome {
+  trialId: string;
+  status: TrialStatus;
+  error: string | null;
+  metrics: Record<string, number>;
+}
+
+export interface RunSummary {
+  study: string;
+  outcomes: TrialOutcome[];
+  stepsRun: number;
+  stepsCached: number;
+}
+
+export async function runEmbedded(study: PreparedStudy, opts: EmbeddedOptions): Promise<RunSummary> {
+  const { store } = opts;
+  await store.checkWritable();
+  const release = await acquireLock(opts.lockPath);
+  try {
+    return await new Run(study, opts).execute();
+  } finally {
+    await release();
+  }
+}
+
+class Run {
+  private readonly inflight = new Map<string, Promise<StepRecord>>();
+  private readonly emit: (e: ExecEvent) => void;
+  private readonly policy: CheckpointPolicy;
+  private stepsRun = 0;
+  private stepsCached = 0;
+  private backendName: string | undefined;
+  private readonly pendingWrites: Promise<void>[] = [];
+
+  constructor(private readonly study: PreparedStudy, private readonly opts: EmbeddedOptions) {
+    this.emit = opts.onEvent ?? (() => {});
+    this.policy = { everyIterations: 50, everyMinutes: 5, keep: 2, ...opts.checkpoint };
+  }
+
+  async execute(): Promise<RunSummary> {
+    const { store } = this.opts;
+    const now = new Date().toISOString();
+    for (const t of this.study.trials) {
+      await saveTrial(store, { id: t.id, study: this.study.study, cellId: t.cellId, cell: t.cell, config: t.config as unknown as Record<string, unknown>, steps: t.steps.map((s) => ({ kind: s.kind, key: s.key })), createdAt: now });
+    }
+    await saveStudy(store, {
+      study: this.study.study, version: this.study.version, description: this.study.description, profile: this.study.profile ?? null,
+      axes: this.study.axes, seeds: this.study.seeds, trials: this.study.trials.map((t) => t.id), updatedAt: now,
+    });
+    await this.withCatalog((c) => recordStudy(store, c, this.study.study));
+    this.emit({ type: 'start', study: this.study.study, trials: this.study.trials.length, steps: this.study.uniqueSteps });
+
+    const outcomes: TrialOutcome[] = new Array(this.study.trials.length);
+    let next = 0;
+    const worker = async () => {
+      while (next < this.study.trials.length && !this.opts.signal?.aborted) {
+        const i = next++;
+        outcomes[i] = await this.runTrial(this.study.trials[i]);
+      }
+    };
+    const n = Math.max(1, Math.min(this.opts.concurrency ?? 1, this.study.trials.length));
+    await Promise.all(Array.from({ length: n }, worker));
+    return { study: this.study.study, outcomes: outcomes.filter(Boolean), stepsRun: this.stepsRun, stepsCached: this.stepsCached };
+  }
+
+  private async runTrial(trial: PlannedTrial): Promise<TrialOutcome> {
+    let error: string | null = null;
+    let metrics: Record<string, number> = {};
+    try {
+      for (const call of trial.steps) {
+        const rec = await this.ensureStep(call, trial.id);
+        if (call.kind === 'evaluate') metrics = (rec.output?.metrics ?? {}) as Record<string, number>;
+      }
+    } catch (e) {
+      error = oneLine(e);
+    }
+    // The catalog mirrors the store; a trial is indexed whether it finished or not.
+    const status = await this.withCatalog((c) => recordTrial(this.opts.store, c, trial.id));
+    const outcome = { trialId: trial.id, status, error: status === 'done' ? null : error, metrics };
+    this.emit({ type: 'trial-end', ...outcome });
+    return outcome;
+  }
+
+  /** One catalog writer at a time, even inside this process: two DuckDB instances on one file corrupt it. */
+  private catalogQueue: Promise<unknown> = Promise.resolve();
+  private withCatalog<T>(fn: (c: Catalog) => Promise<T>): Promise<T> {
+    const run = this.catalogQueue.then(async () => {
+      const c = await Catalog.open(this.opts.catalogPath);
+      try {
+        return await fn(c);
+      } finally {
+        c.close();
+      }
+    });
+    this.catalogQueue = run.catch(() => undefined);
+    return run;
+  }
+
+  /** Run a step unless its done record is in the ledger; concurrent callers share one execution. */
+  private ensureStep(call: StepCall, trialId: string): Promise<StepRecord> {
+    let p = this.inflight.get(call.key);
+    if (!p) {
+      p = this.executeStep(call, trialId);
+      this.inflight.set(call.key, p);
+    }
+    return p;
+  }
+
+  private async executeStep(call: StepCall, trialId: string): Promise<StepRecord> {
+    const { store } = this.opts;
+    const prev = await readRecord(store, call.key);
+    if (prev?.status === 'done' && (await this.outputsIntact(prev))) {
+      this.stepsCached++;
+      this.emit({ type: 'step-done', trialId, kind: call.kind, key: call.key, cached: true, durationMs: 0 });
+      return prev;
+    }
+    let reason = !prev
+      ? 'new'
+      : prev.status === 'done'
+        ? 'outputs missing or corrupt'
+        : prev.status === 'failed'
+          ? `previous run failed: ${prev.error ?? ''}`
+          : 'previous attempt was interrupted';
+    let attempt = prev?.attempt ?? 0;
+    const maxAttempts = 1 + (this.opts.retries ?? 2);
+    for (let tries = 1; ; tries++) {
+      attempt++;
+      if (call.kind === 'train' && !this.backendName && this.opts.backend) this.backendName = await this.opts.backend();
+      const started = Date.now();
+      const rec: StepRecord = {
+        key: call.key, kind: call.kind, version: call.version, params: call.params, inputs: call.inputs,
+        status: 'running', attempt, reason, startedAt: new Date(started).toISOString(), artifacts: {}, pid: process.pid, host: hostname(),
+      };
+      await writeRecord(store, rec);
+      this.emit({ type: 'step-start', trialId, kind: call.kind, key: call.key, reason });
+      const written: Record<string, ArtifactRef> = {};
+      try {
+        const ctx = await this.context(call, trialId, written, rec);
+        const result = await STEPS[call.kind](ctx, call.params);
+        await Promise.all(this.pendingWrites.splice(0));
+        const done: StepRecord = { ...rec, status: 'done', output: result.output, artifacts: written, finishedAt: new Date().toISOString(), durationMs: Date.now() - started };
+        await writeRecord(store, done);
+        this.stepsRun++;
+        this.emit({ type: 'step-done', trialId, kind: call.kind, key: call.key, cached: false, durationMs: done.durationMs! });
+        return done;
+      } catch (e) {
+        // No partial output stays visible: what this attempt wrote goes, the record says why.
+        for (const ref of Object.values(written)) await store.delete(ref.key).catch(() => {});
+        const cancelled = e instanceof CancelledError || this.opts.signal?.aborted;
+        const final = cancelled || isUserError(e) || tries >= maxAttempts;
+        await writeRecord(store, {
+          ...rec, status: cancelled ? 'interrupted' : final ? 'failed' : 'running', error: oneLine(e),
+          artifacts: {}, finishedAt: new Date().toISOString(), durationMs: Date.now() - started,
+        });
+        if (final) throw e;
+        const delayMs = Math.round((this.opts.backoffMs ?? 500) * 2 ** (tries - 1) * (0.5 + Math.random() / 2));
+        this.emit({ type: 'step-retry', trialId, kind: call.kind, key: call.key, error: oneLine(e), attempt, delayMs });
+        await new Promise((r) => setTimeout(r, delayMs));
+        reason = `retry after: ${oneLine(e)}`;
+      }
+    }
+  }
+
+  private async outputsIntact(rec: StepRecord): Promise<boolean> {
+    for (const ref of Object.values(rec.artifacts)) if (!(await this.opts.store.exists(ref.key))) return false;
+    return true;
+  }
+
+  private async context(call: StepCall, trialId: string, written: Record<string, ArtifactRef>, rec: StepRecord): Promise<StepContext> {
+    const { store } = this.opts;
+    const signal = this.opts.signal ?? new AbortController().signal;
+    const pendingWrites = this.pendingWrites;
+    return {
+      key: call.key,
+      store,
+      locator: call.locator ?? {},
+      input: async (name: string): Promise<InputHandle> => {
+        const key = call.inputs[name];
+        if (!key) throw new Error(`step ${call.kind} has no input '${name}'`);
+        const r = await readRecord(store, key);
+        if (r?.status !== 'done') throw new Error(`input '${name}' (step ${key}) is not done`);
+        return {
+          key,
+          output: r.output ?? {},
+          read: async (artifact: string) => {
+            const ref = r.artifacts[artifact];
+            if (!ref) throw new Error(`step ${r.kind} (${key}) has no artifact '${artifact}'`);
+            return getVerified(store, ref);
+          },
+        };
+      },
+      write: async (name, data) => {
+        const ref = await store.put(join(stepPrefix(call.key), 'out', name).split('\\').join('/'), data);
+        written[name] = ref;
+        return ref;
+      },
+      progress: (done, total) => this.emit({ type: 'step-progress', trialId, kind: call.kind, key: call.key, done, total }),
+      log: (points: MetricPoint[]) => {
+        const now = Date.now();
+        for (const p of points) p.time ??= now;
+      },
+      checkpointPolicy: this.policy,
+      onResume: (iteration) => {
+        rec.resumedFrom = iteration;
+        rec.reason = `resumed from checkpoint at iteration ${iteration}`;
+        pendingWrites.push(writeRecord(store, rec));
+        this.emit({ type: 'step-start', trialId, kind: call.kind, key: call.key, reason: rec.reason });
+      },
+      signal,
+      backend: this.backendName,
+    };
+  }
+}

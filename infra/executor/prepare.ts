@@ -1,0 +1,54 @@
+/**
+ * Everything that happens before any step runs: resolve the grid, check dataset files, fingerprint
+ * them and plan each trial's steps. An invalid spec or a missing file fails here, before any work.
+ */
+import { createReadStream } from 'node:fs';
+import { access, constants, stat } from 'node:fs/promises';
+import { createHash } from 'node:crypto';
+import { resolve } from 'node:path';
+import { resolveStudy, type ResolveOptions, type ResolvedStudy, type ResolvedTrial } from '../../experiments/grid.js';
+import { planTrial, type StepCall } from '../../experiments/plan.js';
+import type { StudySpec } from '../../experiments/spec.js';
+import { UserError } from '../errors.js';
+import { idHasher } from '../hash.js';
+
+export interface PlannedTrial extends ResolvedTrial {
+  steps: StepCall[];
+}
+
+export interface PreparedStudy extends Omit<ResolvedStudy, 'trials'> {
+  description: string;
+  trials: PlannedTrial[];
+  /** Distinct steps over all trials (shared steps counted once). */
+  uniqueSteps: number;
+}
+
+export async function prepareStudy(spec: StudySpec, opts: ResolveOptions): Promise<PreparedStudy> {
+  const resolved = resolveStudy(spec, opts, idHasher);
+  const paths = new Set<string>();
+  for (const t of resolved.trials) if (t.config.dataset.kind === 'mat') paths.add(t.config.dataset.path);
+  const fingerprints: Record<string, string> = {};
+  for (const p of paths) fingerprints[p] = await fingerprintFile(p);
+  const trials = resolved.trials.map((t) => ({ ...t, steps: planTrial(t.config, { hash: idHasher, fingerprints }) }));
+  // The locator must let a step find the file from any working directory.
+  for (const t of trials) for (const s of t.steps) if (s.locator?.path) s.locator = { ...s.locator, path: resolve(s.locator.path) };
+  const unique = new Set(trials.flatMap((t) => t.steps.map((s) => s.key)));
+  return { ...resolved, description: spec.description, trials, uniqueSteps: unique.size };
+}
+
+/** sha256 of a dataset file's content; a missing or unreadable file is the user's to fix. */
+export async function fingerprintFile(path: string): Promise<string> {
+  const full = resolve(path);
+  try {
+    const st = await stat(full);
+    if (!st.isFile()) throw new UserError(`dataset ${path} is not a file`);
+    await access(full, constants.R_OK);
+  } catch (e) {
+    if (e instanceof UserError) throw e;
+    const code = (e as NodeJS.ErrnoException).code;
+    throw new UserError(`dataset file ${path} ${code === 'ENOENT' ? 'does not exist' : `cannot be read (${code})`}`, { hint: 'check dataset.path' });
+  }
+  const h = createHash('sha256');
+  for await (const chunk of createReadStream(full)) h.update(chunk as Buffer);
+  return h.digest('hex');
+}

@@ -1,0 +1,55 @@
+/**
+ * The step ledger: one durable record per step key, kept in the artifact store beside the
+ * step's outputs (steps/<key>/record.json). It says whether a step is running, done or failed,
+ * how many attempts it took and why it ran. No record means the step never started.
+ */
+import { z } from 'zod';
+import { getJson, putJson, NotFoundError, type ArtifactStore } from './store/store.js';
+
+export const artifactRefSchema = z.object({ key: z.string(), sha256: z.string(), size: z.number() });
+
+export const stepRecordSchema = z.object({
+  key: z.string(),
+  kind: z.string(),
+  version: z.number(),
+  params: z.record(z.string(), z.unknown()),
+  inputs: z.record(z.string(), z.string()),
+  status: z.enum(['running', 'done', 'failed', 'interrupted']),
+  attempt: z.number().int(),
+  /** Why the latest attempt ran: 'new', 'retry after: …', 'resumed: previous attempt was interrupted', … */
+  reason: z.string(),
+  startedAt: z.string(),
+  finishedAt: z.string().optional(),
+  durationMs: z.number().optional(),
+  error: z.string().optional(),
+  /** Iteration a training attempt resumed from, when it did. */
+  resumedFrom: z.number().optional(),
+  /** The step's result: small JSON plus references to its artifacts. */
+  output: z.record(z.string(), z.unknown()).optional(),
+  artifacts: z.record(z.string(), artifactRefSchema).default({}),
+  pid: z.number().optional(),
+  host: z.string().optional(),
+});
+export type StepRecord = z.output<typeof stepRecordSchema>;
+
+export const stepPrefix = (key: string) => `steps/${key}`;
+export const recordKey = (key: string) => `${stepPrefix(key)}/record.json`;
+
+export async function readRecord(store: ArtifactStore, key: string): Promise<StepRecord | undefined> {
+  try {
+    return stepRecordSchema.parse(await getJson(store, recordKey(key)));
+  } catch (e) {
+    if (e instanceof NotFoundError) return undefined;
+    throw new Error(`step record ${key} is unreadable: ${(e as Error).message}`);
+  }
+}
+
+export async function writeRecord(store: ArtifactStore, rec: StepRecord): Promise<void> {
+  await putJson(store, recordKey(rec.key), rec);
+}
+
+export async function listRecords(store: ArtifactStore): Promise<StepRecord[]> {
+  const keys = (await store.list('steps')).filter((k) => k.endsWith('/record.json'));
+  const recs = await Promise.all(keys.map((k) => readRecord(store, k.split('/')[1])));
+  return recs.filter((r): r is StepRecord => r !== undefined);
+}

@@ -1,0 +1,55 @@
+/**
+ * The contract every anomaly detector in models/ fulfils, whether classical (RX) or a GAN.
+ * Detectors are pure compute: they see arrays and hooks, never the store, the catalog or the CLI.
+ * The train step (activities/) turns the hooks into durable checkpoints and catalog metrics.
+ */
+import type { z } from 'zod';
+
+/** n samples of dim features each, row-major. */
+export interface Samples {
+  n: number;
+  dim: number;
+  data: Float32Array;
+}
+
+export interface MetricPoint {
+  name: string;
+  step: number;
+  value: number;
+  /** Wall-clock time in ms since the epoch; stamped by the train step, not by detectors. */
+  time?: number;
+}
+
+export interface TrainHooks {
+  /** The newest checkpoint saved by an earlier attempt of this training, or undefined. */
+  restore(): Promise<Uint8Array | undefined>;
+  /** True when a checkpoint is due after `iteration` iterations (every N iterations or minutes). */
+  checkpointDue(iteration: number): boolean;
+  /** Persist the complete training state after `iteration` iterations. */
+  checkpoint(iteration: number, state: Uint8Array): Promise<void>;
+  /** Training-curve points. Points are keyed by (name, step), so logging one twice is harmless. */
+  log(points: MetricPoint[]): void;
+  /** Progress for the display; cheap to call every iteration. */
+  progress(done: number, total: number): void;
+  /** Aborted when the user stops the run; training should checkpoint and throw CancelledError. */
+  signal?: AbortSignal;
+}
+
+export interface ScoreSet {
+  /** e.g. 'rx', 'generator', 'critic'. The first set a detector returns is its primary score. */
+  name: string;
+  /** Higher means more anomalous. One per sample. */
+  scores: Float64Array;
+}
+
+export interface Detector<P> {
+  kind: string;
+  /** Hyperparameters with their defaults; parsed before any work starts. */
+  params: z.ZodType<P>;
+  /** False when the seed cannot change the result (RX): grids then keep one trial, not one per seed. */
+  stochastic: boolean;
+  /** Fit on normal samples; returns the fitted model, serialized. */
+  fit(train: Samples, params: P, seed: number, hooks: TrainHooks): Promise<Uint8Array>;
+  /** Score samples with a fitted model. */
+  score(model: Uint8Array, samples: Samples, params: P, seed: number, hooks?: Pick<TrainHooks, 'progress' | 'signal'>): Promise<ScoreSet[]>;
+}

@@ -1,0 +1,33 @@
+/**
+ * The hyperparameter schemas of every detector, keyed by `model.kind`: the one list a study spec
+ * validates against. Pure zod (no tfjs), so specs and workflows can import it.
+ */
+import { z } from 'zod';
+import { wganGpParams } from './wgan-gp/params.js';
+
+export const rxParams = z.object({ kind: z.literal('rx') }).strict();
+
+export const modelSpec = z.discriminatedUnion('kind', [rxParams, wganGpParams.extend({ kind: z.literal('wgan-gp') }).strict()]);
+export type ModelSpec = z.output<typeof modelSpec>;
+
+/** Whether a model's result depends on the seed. */
+const STOCHASTIC: Record<ModelSpec['kind'], boolean> = { rx: false, 'wgan-gp': true };
+
+/** Parameters that only affect scoring: changing them re-scores a trained model instead of retraining it. */
+const SCORE_ONLY: Record<ModelSpec['kind'], readonly string[]> = {
+  rx: [],
+  'wgan-gp': ['scoreRestarts', 'scoreIterations', 'scoreLr', 'scoreMomentum', 'noiseWeight', 'scoreBatch'],
+};
+
+export function modelIsStochastic(kind: string): boolean {
+  return STOCHASTIC[kind as ModelSpec['kind']] ?? true;
+}
+
+/** Split a model's parameters into those that shape training and those that only shape scoring. */
+export function splitModelParams(model: ModelSpec): { train: Record<string, unknown>; score: Record<string, unknown> } {
+  const scoreOnly = new Set(SCORE_ONLY[model.kind]);
+  const train: Record<string, unknown> = {};
+  const score: Record<string, unknown> = {};
+  for (const [k, v] of Object.entries(model)) (scoreOnly.has(k) ? score : train)[k] = v;
+  return { train, score };
+}

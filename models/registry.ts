@@ -1,0 +1,12 @@
+/** Every detector gantry can train, by `model.kind`. */
+import type { Detector } from './detector.js';
+import { rx } from './rx/index.js';
+import { wganGp } from './wgan-gp/index.js';
+
+const DETECTORS: Record<string, Detector<any>> = { rx, 'wgan-gp': wganGp };
+
+export function detectorFor(kind: string): Detector<any> {
+  const d = DETECTORS[kind];
+  if (!d) throw new Error(`unknown model kind '${kind}' (known: ${Object.keys(DETECTORS).join(', ')})`);
+  return d;
+}

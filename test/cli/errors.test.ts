@@ -1,0 +1,106 @@
+/** Bad input: a clear one-line error naming the cause, a non-zero exit, no partial artifact, a consistent catalog. */
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { join } from 'node:path';
+import { writeFile, mkdir, readdir } from 'node:fs/promises';
+import { existsSync } from 'node:fs';
+import { matFile, runCli, tempHome, toyStudy, writeStudy } from '../helpers.js';
+import { listRecords } from '../../infra/ledger.js';
+import { LocalStore } from '../../infra/store/local.js';
+
+const rxOnly = (base: Record<string, unknown>) => toyStudy({ base: { ...(toyStudy().base as object), ...base }, grid: [{ set: { model: { kind: 'rx' } } }] });
+
+/** Every artifact in the store belongs to a step whose record says done. */
+async function assertNoPartialArtifacts(store: string): Promise<void> {
+  if (!existsSync(store)) return;
+  const s = new LocalStore(store);
+  const done = new Set((await listRecords(s)).filter((r) => r.status === 'done').map((r) => r.key));
+  for (const k of await s.list('steps')) {
+    if (k.includes('/out/')) assert.ok(done.has(k.split('/')[1]), `partial artifact visible: ${k}`);
+  }
+}
+
+test('a malformed spec lists every problem with its path, before any work', async () => {
+  const home = await tempHome();
+  const file = await writeStudy(home, { name: 'bad', base: { dataset: { kind: 'synthetic-hsi', rows: 'many' }, model: { kind: 'wgan-gp', lr: -1 } }, seeds: [] });
+  const r = await runCli(['run', file], { GANTRY_HOME: home });
+  assert.equal(r.code, 2);
+  assert.match(r.stderr, /invalid study spec 'bad'/);
+  assert.match(r.stderr, /seeds/);
+  assert.doesNotMatch(r.stderr, /at .*\.js:\d+/); // no stack trace
+  assert.ok(!existsSync(join(home, 'store')), 'no work may start');
+  const j = join(home, 'broken.json');
+  await writeFile(j, '{ not json');
+  const r2 = await runCli(['run', j], { GANTRY_HOME: home });
+  assert.equal(r2.code, 2);
+  assert.match(r2.stderr, /broken\.json is not valid JSON/);
+});
+
+test('an unknown model names the kind and the known ones', async () => {
+  const home = await tempHome();
+  const r = await runCli(['run', await writeStudy(home, rxOnly({ model: { kind: 'dcgan' } }) as object), '--set', 'model.kind=dcgan'], { GANTRY_HOME: home });
+  assert.equal(r.code, 2);
+  assert.match(r.stderr, /model\.kind/);
+  assert.match(r.stderr, /rx/);
+});
+
+test('a missing dataset file, and a file that is not a MAT-file, are named', async () => {
+  const home = await tempHome();
+  const missing = await writeStudy(home, rxOnly({ dataset: { kind: 'mat', path: join(home, 'nope.mat') } }));
+  const r = await runCli(['run', missing], { GANTRY_HOME: home });
+  assert.equal(r.code, 2);
+  assert.match(r.stderr, /nope\.mat does not exist/);
+
+  const garbage = join(home, 'garbage.mat');
+  await writeFile(garbage, 'this is not a mat file'.repeat(20));
+  const r2 = await runCli(['run', await writeStudy(home, rxOnly({ dataset: { kind: 'mat', path: garbage } }), 'g.json')], { GANTRY_HOME: home });
+  assert.equal(r2.code, 1);
+  assert.match(r2.stderr, /garbage\.mat/);
+  await assertNoPartialArtifacts(join(home, 'store'));
+  const q = await runCli(['query', 'SELECT status FROM trials', '--format', 'csv'], { GANTRY_HOME: home });
+  assert.equal(q.stdout.trim(), 'status\nfailed');
+});
+
+test('NaN in the data is reported with its location; no partial artifact remains', async () => {
+  const home = await tempHome();
+  const rows = 6, cols = 5, bands = 3;
+  const data = Array.from({ length: rows * cols * bands }, (_, i) => (i * 7) % 11);
+  data[2 * rows * cols + 1 * rows + 4] = NaN; // column-major: row 4, col 1, band 2
+  const map = Array.from({ length: rows * cols }, (_, i) => (i === 3 ? 1 : 0));
+  const path = join(home, 'nan.mat');
+  await writeFile(path, matFile([{ name: 'data', dims: [rows, cols, bands], data }, { name: 'map', dims: [rows, cols], data: map }]));
+  const r = await runCli(['run', await writeStudy(home, rxOnly({ dataset: { kind: 'mat', path } }))], { GANTRY_HOME: home });
+  assert.equal(r.code, 1);
+  assert.match(r.stderr, /1 non-finite value \(first: NaN at pixel 4,1, band 2\)/);
+  await assertNoPartialArtifacts(join(home, 'store'));
+  const q = await runCli(['query', 'SELECT status, error FROM trials', '--format', 'json'], { GANTRY_HOME: home });
+  const rowsOut = JSON.parse(q.stdout);
+  assert.equal(rowsOut[0].status, 'failed');
+  assert.match(rowsOut[0].error, /^filter: dataset has 1 non-finite value/);
+});
+
+test('an unwritable store is a clear error, and nothing runs', async () => {
+  const dir = await tempHome();
+  const file = join(dir, 'a-file');
+  await writeFile(file, 'x');
+  const r = await runCli(['run', await writeStudy(dir, rxOnly({}))], { GANTRY_HOME: join(file, 'home') });
+  assert.equal(r.code, 2);
+  assert.match(r.stderr, /not writable|cannot/);
+  assert.doesNotMatch(r.stderr, /\n\s+at /);
+});
+
+test('query is read-only and reports SQL errors in one line', async () => {
+  const home = await tempHome();
+  await mkdir(home, { recursive: true });
+  const ok = await runCli(['run', await writeStudy(home, rxOnly({}))], { GANTRY_HOME: home });
+  assert.equal(ok.code, 0, ok.stderr);
+  const w = await runCli(['query', 'DELETE FROM trials'], { GANTRY_HOME: home });
+  assert.equal(w.code, 2);
+  assert.match(w.stderr, /read-only/i);
+  const bad = await runCli(['query', 'SELEC 1'], { GANTRY_HOME: home });
+  assert.equal(bad.code, 2);
+  assert.match(bad.stderr, /query failed/);
+  const n = await runCli(['query', 'SELECT count(*) AS n FROM trials', '--format', 'csv'], { GANTRY_HOME: home });
+  assert.equal(n.stdout.trim(), 'n\n1');
+  assert.deepEqual((await readdir(home)).filter((f) => f.startsWith('.tmp')), []);
+});

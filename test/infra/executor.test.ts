@@ -1,0 +1,78 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { join } from 'node:path';
+import { rm } from 'node:fs/promises';
+import { defineStudy, type StudyInput } from '../../experiments/spec.js';
+import { prepareStudy } from '../../infra/executor/prepare.js';
+import { runEmbedded, type ExecEvent } from '../../infra/executor/embedded.js';
+import { LocalStore } from '../../infra/store/local.js';
+import { Catalog } from '../../infra/catalog.js';
+import { rebuildCatalog } from '../../infra/rebuild.js';
+import { listRecords } from '../../infra/ledger.js';
+import { tempHome, toyStudy } from '../helpers.js';
+
+async function run(home: string, input: StudyInput, events: ExecEvent[] = []) {
+  const study = await prepareStudy(defineStudy(input), {});
+  const store = new LocalStore(join(home, 'store'));
+  const summary = await runEmbedded(study, {
+    store, catalogPath: join(home, 'catalog.duckdb'), lockPath: join(home, 'run.lock'), concurrency: 2, onEvent: (e) => events.push(e),
+  });
+  return { summary, store };
+}
+
+async function query(home: string, sql: string) {
+  const c = await Catalog.openReadOnly(join(home, 'catalog.duckdb'));
+  try {
+    return (await c.query(sql)).rows;
+  } finally {
+    c.close();
+  }
+}
+
+test('a 3×3 ablation computes load/filter/tile once, relaunching recomputes nothing, and the catalog rebuilds identically', async () => {
+  const home = await tempHome();
+  const events: ExecEvent[] = [];
+  const { summary, store } = await run(home, toyStudy() as StudyInput, events);
+  assert.equal(summary.outcomes.length, 10); // RX + 3×3 GAN cells, one seed
+  assert.ok(summary.outcomes.every((o) => o.status === 'done'), JSON.stringify(summary.outcomes.filter((o) => o.status !== 'done')));
+  const ran = events.filter((e): e is Extract<ExecEvent, { type: 'step-done' }> => e.type === 'step-done' && !e.cached);
+  for (const kind of ['load', 'filter', 'tile']) assert.equal(ran.filter((e) => e.kind === kind).length, 1, kind);
+  assert.equal(ran.filter((e) => e.kind === 'train').length, 10);
+  const records = await listRecords(store);
+  assert.ok(records.every((r) => r.status === 'done' && r.attempt === 1));
+
+  const again: ExecEvent[] = [];
+  const second = await run(home, toyStudy() as StudyInput, again);
+  assert.equal(second.summary.stepsRun, 0);
+  assert.equal(again.filter((e) => e.type === 'step-done' && e.cached).length, records.length);
+
+  const sql = `SELECT t.trial_id, t.cell, t.status, p.key, p.value, m.name, m.step, m.value
+               FROM trials t JOIN params p USING (trial_id) JOIN metrics m USING (trial_id)
+               ORDER BY ALL`;
+  const before = await query(home, sql);
+  const counts = await query(home, 'SELECT (SELECT count(*) FROM trials), (SELECT count(*) FROM trials WHERE status = \'done\'), (SELECT count(*) FROM cell_summary)');
+  assert.deepEqual(counts[0].map(Number), [10, 10, 10]);
+  const auc = await query(home, "SELECT min(auc), max(auc) FROM trial_summary");
+  assert.ok((auc[0][0] as number) >= 0 && (auc[0][1] as number) <= 1);
+
+  await rm(join(home, 'catalog.duckdb'));
+  await rebuildCatalog(store, join(home, 'catalog.duckdb'));
+  assert.deepEqual(await query(home, sql), before);
+});
+
+test('a step that fails with bad input leaves no artifact and a failed trial in the catalog', async () => {
+  const home = await tempHome();
+  // Band selection beyond the cube: the filter step fails with a UserError.
+  const input = toyStudy({ base: { ...(toyStudy().base as object), filter: { bands: { start: 0, end: 99 } } }, grid: [{ set: { model: { kind: 'rx' } } }] }) as StudyInput;
+  const { summary, store } = await run(home, input);
+  assert.equal(summary.outcomes[0].status, 'failed');
+  assert.match(summary.outcomes[0].error ?? '', /band selection \[0, 99\) does not fit a cube of 6 bands/);
+  const recs = await listRecords(store);
+  const failed = recs.find((r) => r.kind === 'filter')!;
+  assert.equal(failed.status, 'failed');
+  assert.equal(failed.attempt, 1); // bad input is never retried
+  assert.deepEqual((await store.list(`steps/${failed.key}`)).filter((k) => !k.endsWith('record.json')), []);
+  const rows = await query(home, 'SELECT status, error FROM trials');
+  assert.equal(rows[0][0], 'failed');
+  assert.match(String(rows[0][1]), /filter: band selection/);
+});
