@@ -17,7 +17,8 @@ export default defineStudy({
     model: { kind: 'wgan-gp', outputActivation: 'tanh', iterations: 300, batchSize: 64, criticIters: 3, scoreRestarts: 2, scoreIterations: 30, logEvery: 10 },
   },
   grid: [
-    { name: 'baseline', set: { model: { kind: 'rx' } } },
+    // Global RX: the scene's own mean and covariance, over every pixel (the classic baseline).
+    { name: 'baseline', set: { model: { kind: 'rx' }, 'split.train': 'all' } },
     { name: 'gan', cartesian: { 'model.noiseDim': [2, 4], 'model.hidden': [32, 64] } },
   ],
   seeds: [0, 1],

@@ -4,6 +4,7 @@ import { mkdtemp, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { existsSync } from 'node:fs';
 
 export const CLI = fileURLToPath(new URL('../cli/main.js', import.meta.url));
 
@@ -76,3 +77,17 @@ export function matFile(vars: { name: string; dims: number[]; data: ArrayLike<nu
   });
   return Buffer.concat([header, ...parts]);
 }
+
+/** The repository root (the folder holding package.json), whether tests run from test/ or dist/test/. */
+export const REPO_ROOT = (() => {
+  let dir = fileURLToPath(new URL('.', import.meta.url));
+  while (!existsSync(join(dir, 'package.json'))) {
+    const up = join(dir, '..');
+    if (up === dir) throw new Error('package.json not found above the tests');
+    dir = up;
+  }
+  return dir;
+})();
+
+/** The shared real data beside the checkout (present in CI; tests that need it skip without it). */
+export const SANDIEGO = join(REPO_ROOT, '..', 'shared', 'data', 'hsi', 'sandiego_plane.mat');

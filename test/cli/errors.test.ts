@@ -38,7 +38,8 @@ test('a malformed spec lists every problem with its path, before any work', asyn
 
 test('an unknown model names the kind and the known ones', async () => {
   const home = await tempHome();
-  const r = await runCli(['run', await writeStudy(home, rxOnly({ model: { kind: 'dcgan' } }) as object), '--set', 'model.kind=dcgan'], { GANTRY_HOME: home });
+  const study = { ...toyStudy(), grid: [{}] };
+  const r = await runCli(['run', await writeStudy(home, study), '--set', 'model.kind=dcgan'], { GANTRY_HOME: home });
   assert.equal(r.code, 2);
   assert.match(r.stderr, /model\.kind/);
   assert.match(r.stderr, /rx/);
