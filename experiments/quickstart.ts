@@ -14,7 +14,7 @@ export default defineStudy({
     filter: { bands: { start: 0, step: 1 }, normalize: 'minmax' },
     tiling: { kind: 'pixel' },
     split: { train: 'background', maxTrain: 0 },
-    model: { kind: 'wgan-gp', outputActivation: 'tanh', iterations: 300, batchSize: 64, criticIters: 3, scoreRestarts: 2, scoreIterations: 30, logEvery: 10 },
+    model: { kind: 'wgan-gp', outputActivation: 'tanh', iterations: 1000, batchSize: 64, criticIters: 3, scoreRestarts: 4, scoreIterations: 50, logEvery: 10 },
   },
   grid: [
     // Global RX: the scene's own mean and covariance, over every pixel (the classic baseline).
@@ -26,8 +26,8 @@ export default defineStudy({
   profiles: {
     smoke: { description: 'the quickstart: minutes on a laptop' },
     full: {
-      description: "closer to Eide's settings: longer training, 4 restarts x 50 iterations",
-      set: { 'model.iterations': 3000, 'model.criticIters': 5, 'model.scoreRestarts': 4, 'model.scoreIterations': 50 },
+      description: "closer to Eide's settings: 5 critic steps, longer training, 16 restarts x 100 iterations (his 0.98-AUC setting)",
+      set: { 'model.iterations': 5000, 'model.criticIters': 5, 'model.scoreRestarts': 16, 'model.scoreIterations': 100 },
       seeds: [0, 1, 2],
     },
     real: {

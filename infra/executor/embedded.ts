@@ -8,7 +8,7 @@ import { hostname } from 'node:os';
 import { join } from 'node:path';
 import { STEPS } from '../../activities/index.js';
 import type { CheckpointPolicy, InputHandle, StepContext } from '../../activities/context.js';
-import { recordStudy, recordTrial, saveStudy, saveTrial, type TrialStatus } from '../../activities/record.js';
+import { recordStudy, recordTrial, saveStudy, saveTrial, trialStatus, type TrialStatus } from '../../activities/record.js';
 import type { StepCall } from '../../experiments/plan.js';
 import type { MetricPoint } from '../../models/detector.js';
 import { Catalog } from '../catalog.js';
@@ -74,10 +74,12 @@ class Run {
   private stepsCached = 0;
   private backendName: string | undefined;
   private readonly pendingWrites: Promise<void>[] = [];
+  private readonly recorder: CatalogRecorder;
 
   constructor(private readonly study: PreparedStudy, private readonly opts: EmbeddedOptions) {
     this.emit = opts.onEvent ?? (() => {});
     this.policy = { everyIterations: 50, everyMinutes: 5, keep: 2, ...opts.checkpoint };
+    this.recorder = new CatalogRecorder((fn) => this.withCatalog(fn), opts.store);
   }
 
   async execute(): Promise<RunSummary> {
@@ -102,23 +104,31 @@ class Run {
       }
     };
     const n = Math.max(1, Math.min(this.opts.concurrency ?? 1, this.study.trials.length));
-    await Promise.all(Array.from({ length: n }, worker));
+    try {
+      await Promise.all(Array.from({ length: n }, worker));
+    } finally {
+      await this.recorder.close();
+    }
     return { study: this.study.study, outcomes: outcomes.filter(Boolean), stepsRun: this.stepsRun, stepsCached: this.stepsCached };
   }
 
   private async runTrial(trial: PlannedTrial): Promise<TrialOutcome> {
     let error: string | null = null;
     let metrics: Record<string, number> = {};
-    try {
-      for (const call of trial.steps) {
+    const records: (StepRecord | undefined)[] = [];
+    for (const call of trial.steps) {
+      try {
         const rec = await this.ensureStep(call, trial.id);
+        records.push(rec);
         if (call.kind === 'evaluate') metrics = (rec.output?.metrics ?? {}) as Record<string, number>;
+      } catch (e) {
+        error = oneLine(e);
+        break;
       }
-    } catch (e) {
-      error = oneLine(e);
     }
+    const status = error === null ? 'done' : trialStatus([...records, await readRecord(this.opts.store, trial.steps[records.length].key)]).status;
     // The catalog mirrors the store; a trial is indexed whether it finished or not.
-    const status = await this.withCatalog((c) => recordTrial(this.opts.store, c, trial.id));
+    this.recorder.add(trial.id, status);
     const outcome = { trialId: trial.id, status, error: status === 'done' ? null : error, metrics };
     this.emit({ type: 'trial-end', ...outcome });
     return outcome;
@@ -252,5 +262,48 @@ class Run {
       signal,
       backend: this.backendName,
     };
+  }
+}
+
+/**
+ * Records ended trials in the catalog in batches (one open per second at most, and at the end),
+ * so `gantry query` can open the catalog between batches and a relaunch of a finished grid does
+ * not pay a catalog open per trial. A trial the catalog already holds as done is left alone:
+ * its steps, and so its rows, can no longer change.
+ */
+class CatalogRecorder {
+  private readonly pending = new Map<string, TrialStatus>();
+  private timer: NodeJS.Timeout | undefined;
+  private flushing: Promise<void> = Promise.resolve();
+  private failure: unknown;
+
+  constructor(private readonly withCatalog: <T>(fn: (c: Catalog) => Promise<T>) => Promise<T>, private readonly store: ArtifactStore, private readonly intervalMs = 1000) {}
+
+  add(trialId: string, status: TrialStatus): void {
+    this.pending.set(trialId, status);
+    this.timer ??= setTimeout(() => {
+      this.timer = undefined;
+      this.flush().catch((e) => (this.failure ??= e));
+    }, this.intervalMs);
+  }
+
+  flush(): Promise<void> {
+    this.flushing = this.flushing.then(async () => {
+      const batch = [...this.pending];
+      this.pending.clear();
+      if (!batch.length) return;
+      await this.withCatalog(async (c) => {
+        const done = new Set((await c.query("SELECT trial_id FROM trials WHERE status = 'done'")).rows.map((r) => String(r[0])));
+        for (const [id, status] of batch) if (!(status === 'done' && done.has(id))) await recordTrial(this.store, c, id);
+      });
+    });
+    return this.flushing;
+  }
+
+  async close(): Promise<void> {
+    clearTimeout(this.timer);
+    this.timer = undefined;
+    await this.flush();
+    if (this.failure) throw this.failure;
   }
 }

@@ -1,0 +1,20 @@
+/** `npm run bench`: runs each benchmark in turn and prints its figures against targets (no assertions). */
+import { benchExecutorOverhead } from './executor-overhead.js';
+import { benchMetricsIngest } from './metrics-ingest.js';
+
+const BENCHES: [string, () => Promise<void>][] = [
+  ['executor overhead', benchExecutorOverhead],
+  ['metrics ingest + queries', benchMetricsIngest],
+];
+
+let crashed = 0;
+for (const [name, fn] of BENCHES) {
+  console.log(`— ${name}`);
+  try {
+    await fn();
+  } catch (e) {
+    crashed++;
+    console.error(`${name}: crashed: ${e instanceof Error ? (e.stack ?? e.message) : String(e)}`);
+  }
+}
+process.exitCode = crashed ? 1 : 0;
