@@ -49,6 +49,7 @@ export class LocalStore implements ArtifactStore {
         await fh.close();
       }
       await rename(tmp, target);
+      await syncDir(dirname(target)); // the rename itself must survive a power loss
     } catch (e) {
       await rm(tmp, { force: true }).catch(() => {});
       const code = (e as NodeJS.ErrnoException).code;
@@ -101,5 +102,14 @@ export class LocalStore implements ArtifactStore {
 
   async delete(key: string): Promise<void> {
     await rm(this.path(key), { force: true });
+  }
+}
+
+async function syncDir(dir: string): Promise<void> {
+  const fh = await open(dir, 'r');
+  try {
+    await fh.sync();
+  } finally {
+    await fh.close();
   }
 }
