@@ -67,5 +67,5 @@ export const train: StepFn = async (ctx, raw) => {
   await ctx.write('model', bytes);
   const all = metrics.all();
   await ctx.write('metrics.json', JSON.stringify(all));
-  return { output: { kind: model.kind, params: model, trainSamples: index.length, dim, metricPoints: all.length, backend: ctx.backend ?? 'none' } };
+  return { output: { kind: model.kind, params: model, trainSamples: index.length, dim, metricPoints: all.length, backend: detector.usesTfjs ? (ctx.backend ?? 'unknown') : 'js' } };
 };

@@ -1,7 +1,8 @@
 #!/usr/bin/env node
 /** The `gantry` command. */
-import { Command, Option, InvalidArgumentError } from 'commander';
+import { Command, CommanderError, Option, InvalidArgumentError } from 'commander';
 import { join } from 'node:path';
+import { availableParallelism } from 'node:os';
 import { loadConfig, openStore } from '../infra/config.js';
 import { isUserError, oneLine, CancelledError, UserError } from '../infra/errors.js';
 import { parseSets } from '../experiments/grid.js';
@@ -23,6 +24,18 @@ function positiveInt(v: string): number {
   return n;
 }
 
+function nonNegativeInt(v: string): number {
+  const n = Number(v);
+  if (!Number.isInteger(n) || n < 0) throw new InvalidArgumentError('expected a non-negative integer');
+  return n;
+}
+
+function positiveNumber(v: string): number {
+  const n = Number(v);
+  if (!(n > 0) || !Number.isFinite(n)) throw new InvalidArgumentError('expected a positive number');
+  return n;
+}
+
 const program = new Command()
   .name('gantry')
   .description('Durable, reproducible pipelines for GAN-based anomaly-detection research.\n\nSettings: GANTRY_HOME (default ./.gantry), GANTRY_STORE, GANTRY_CATALOG, GANTRY_BACKEND (tensorflow|wasm|cpu).')
@@ -30,7 +43,8 @@ const program = new Command()
   .hook('preAction', (cmd) => {
     verbose = !!cmd.opts().verbose;
   })
-  .showHelpAfterError('(run with --help for usage)');
+  .showHelpAfterError('(run with --help for usage)')
+  .exitOverride(); // usage errors exit 2, like other bad input
 
 program
   .command('run')
@@ -38,10 +52,10 @@ program
   .argument('<study>', "a built-in study ('quickstart') or a study file (.json, .js, .mjs)")
   .option('-p, --profile <name>', "a profile of the study (e.g. smoke, full, real)")
   .option('-s, --set <key=value...>', "override a config value by dotted path, e.g. --set model.iterations=100 --set seeds=[0,1,2]")
-  .option('-c, --concurrency <n>', 'trials run at once', positiveInt, 1)
-  .option('--retries <n>', 'extra attempts for a step that fails with a transient error', (v) => Number(v), 2)
+  .option('-c, --concurrency <n>', 'trials run at once (training and scoring use a thread each)', positiveInt, Math.min(4, availableParallelism()))
+  .option('--retries <n>', 'extra attempts for a step that fails with a transient error', nonNegativeInt, 2)
   .option('--checkpoint-every <n>', 'training iterations between checkpoints', positiveInt, 50)
-  .option('--checkpoint-minutes <m>', 'minutes between checkpoints, whichever comes first', (v) => Number(v), 5)
+  .option('--checkpoint-minutes <m>', 'minutes between checkpoints, whichever comes first', positiveNumber, 5)
   .addOption(new Option('--backend <name>', 'tfjs compute backend').choices(['tensorflow', 'wasm', 'cpu']))
   .action(async (ref: string, o) => {
     const cfg = loadConfig();
@@ -67,7 +81,7 @@ program
       checkpoint: { everyIterations: o.checkpointEvery, everyMinutes: o.checkpointMinutes },
       signal: abort.signal,
       onEvent: progress.handle,
-      backend: async () => (await import('../models/backend.js')).selectBackend(o.backend ?? cfg.backend).then((b) => b.name),
+      backend: o.backend ?? cfg.backend,
     }).finally(() => {
       progress.finish();
       process.off('SIGINT', onSigint);
@@ -153,7 +167,10 @@ program
 try {
   await program.parseAsync(process.argv);
 } catch (e) {
-  if (e instanceof CancelledError) process.exitCode = EXIT.interrupted;
+  if (e instanceof CommanderError) {
+    // Commander has printed its message (or the help) already.
+    process.exitCode = e.code === 'commander.helpDisplayed' || e.code === 'commander.version' || e.code === 'commander.help' ? EXIT.ok : EXIT.usage;
+  } else if (e instanceof CancelledError) process.exitCode = EXIT.interrupted;
   else {
     process.stderr.write(`error: ${oneLine(e)}\n`);
     if (verbose && e instanceof Error && e.stack) process.stderr.write(e.stack + '\n');

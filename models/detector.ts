@@ -48,6 +48,8 @@ export interface Detector<P> {
   params: z.ZodType<P>;
   /** False when the seed cannot change the result (RX): grids then keep one trial, not one per seed. */
   stochastic: boolean;
+  /** Whether it computes with tfjs (so the tfjs backend is worth recording with the trial). */
+  usesTfjs: boolean;
   /** Fit on normal samples; returns the fitted model, serialized. */
   fit(train: Samples, params: P, seed: number, hooks: TrainHooks): Promise<Uint8Array>;
   /** Score samples with a fitted model. */

@@ -5,17 +5,19 @@
  * command after any interruption skips what is done and resumes what was cut off.
  */
 import { hostname } from 'node:os';
-import { join } from 'node:path';
 import { STEPS } from '../../activities/index.js';
-import type { CheckpointPolicy, InputHandle, StepContext } from '../../activities/context.js';
+import type { CheckpointPolicy } from '../../activities/context.js';
 import { recordStudy, recordTrial, saveStudy, saveTrial, trialStatus, type TrialStatus } from '../../activities/record.js';
 import type { StepCall } from '../../experiments/plan.js';
-import type { MetricPoint } from '../../models/detector.js';
 import { Catalog } from '../catalog.js';
 import { CancelledError, isUserError, oneLine } from '../errors.js';
-import { readRecord, stepPrefix, writeRecord, type StepRecord } from '../ledger.js';
-import { getVerified, type ArtifactRef, type ArtifactStore } from '../store/store.js';
+import { readRecord, writeRecord, type StepRecord } from '../ledger.js';
+import type { ArtifactRef, ArtifactStore } from '../store/store.js';
 import { acquireLock } from './lock.js';
+import { stepContext } from './step-context.js';
+import { StepPool } from './step-pool.js';
+
+const HEAVY = new Set(['train', 'score']);
 import type { PlannedTrial, PreparedStudy } from './prepare.js';
 
 export type ExecEvent =
@@ -37,8 +39,8 @@ export interface EmbeddedOptions {
   checkpoint?: Partial<CheckpointPolicy>;
   signal?: AbortSignal;
   onEvent?: (e: ExecEvent) => void;
-  /** Name of the compute backend, recorded with each trained model. */
-  backend?: () => Promise<string>;
+  /** The tfjs backend to ask for (tensorflow, wasm, cpu); automatic when unset. */
+  backend?: string;
 }
 
 export interface TrialOutcome {
@@ -72,14 +74,14 @@ class Run {
   private readonly policy: CheckpointPolicy;
   private stepsRun = 0;
   private stepsCached = 0;
-  private backendName: string | undefined;
-  private readonly pendingWrites: Promise<void>[] = [];
+  private readonly pool: StepPool;
   private readonly recorder: CatalogRecorder;
 
   constructor(private readonly study: PreparedStudy, private readonly opts: EmbeddedOptions) {
     this.emit = opts.onEvent ?? (() => {});
     this.policy = { everyIterations: 50, everyMinutes: 5, keep: 2, ...opts.checkpoint };
     this.recorder = new CatalogRecorder((fn) => this.withCatalog(fn), opts.store);
+    this.pool = new StepPool(Math.max(1, opts.concurrency ?? 1), opts.store.url, opts.backend);
   }
 
   async execute(): Promise<RunSummary> {
@@ -107,6 +109,7 @@ class Run {
     try {
       await Promise.all(Array.from({ length: n }, worker));
     } finally {
+      await this.pool.close();
       await this.recorder.close();
     }
     return { study: this.study.study, outcomes: outcomes.filter(Boolean), stepsRun: this.stepsRun, stepsCached: this.stepsCached };
@@ -178,7 +181,6 @@ class Run {
     const maxAttempts = 1 + (this.opts.retries ?? 2);
     for (let tries = 1; ; tries++) {
       attempt++;
-      if (call.kind === 'train' && !this.backendName && this.opts.backend) this.backendName = await this.opts.backend();
       const started = Date.now();
       const rec: StepRecord = {
         key: call.key, kind: call.kind, version: call.version, params: call.params, inputs: call.inputs,
@@ -187,11 +189,27 @@ class Run {
       await writeRecord(store, rec);
       this.emit({ type: 'step-start', trialId, kind: call.kind, key: call.key, reason });
       const written: Record<string, ArtifactRef> = {};
+      const resumeWrites: Promise<void>[] = [];
+      const host = {
+        signal: this.opts.signal ?? new AbortController().signal,
+        progress: (done: number, total: number) => this.emit({ type: 'step-progress', trialId, kind: call.kind, key: call.key, done, total }),
+        resumed: (iteration: number) => {
+          rec.resumedFrom = iteration;
+          rec.reason = `resumed from checkpoint at iteration ${iteration}`;
+          resumeWrites.push(writeRecord(store, rec));
+          this.emit({ type: 'step-start', trialId, kind: call.kind, key: call.key, reason: rec.reason });
+        },
+        wrote: (name: string, ref: ArtifactRef) => {
+          written[name] = ref;
+        },
+      };
       try {
-        const ctx = await this.context(call, trialId, written, rec);
-        const result = await STEPS[call.kind](ctx, call.params);
-        await Promise.all(this.pendingWrites.splice(0));
-        const done: StepRecord = { ...rec, status: 'done', output: result.output, artifacts: written, finishedAt: new Date().toISOString(), durationMs: Date.now() - started };
+        // Compute-heavy steps run on worker threads, so trials use several cores; the rest run here.
+        const output = HEAVY.has(call.kind)
+          ? await this.pool.run(call, this.policy, host)
+          : (await STEPS[call.kind](stepContext(call, { ...host, store, policy: this.policy }), call.params)).output;
+        await Promise.all(resumeWrites);
+        const done: StepRecord = { ...rec, status: 'done', output, artifacts: written, finishedAt: new Date().toISOString(), durationMs: Date.now() - started };
         await writeRecord(store, done);
         this.stepsRun++;
         this.emit({ type: 'step-done', trialId, kind: call.kind, key: call.key, cached: false, durationMs: done.durationMs! });
@@ -219,50 +237,6 @@ class Run {
     return true;
   }
 
-  private async context(call: StepCall, trialId: string, written: Record<string, ArtifactRef>, rec: StepRecord): Promise<StepContext> {
-    const { store } = this.opts;
-    const signal = this.opts.signal ?? new AbortController().signal;
-    const pendingWrites = this.pendingWrites;
-    return {
-      key: call.key,
-      store,
-      locator: call.locator ?? {},
-      input: async (name: string): Promise<InputHandle> => {
-        const key = call.inputs[name];
-        if (!key) throw new Error(`step ${call.kind} has no input '${name}'`);
-        const r = await readRecord(store, key);
-        if (r?.status !== 'done') throw new Error(`input '${name}' (step ${key}) is not done`);
-        return {
-          key,
-          output: r.output ?? {},
-          read: async (artifact: string) => {
-            const ref = r.artifacts[artifact];
-            if (!ref) throw new Error(`step ${r.kind} (${key}) has no artifact '${artifact}'`);
-            return getVerified(store, ref);
-          },
-        };
-      },
-      write: async (name, data) => {
-        const ref = await store.put(join(stepPrefix(call.key), 'out', name).split('\\').join('/'), data);
-        written[name] = ref;
-        return ref;
-      },
-      progress: (done, total) => this.emit({ type: 'step-progress', trialId, kind: call.kind, key: call.key, done, total }),
-      log: (points: MetricPoint[]) => {
-        const now = Date.now();
-        for (const p of points) p.time ??= now;
-      },
-      checkpointPolicy: this.policy,
-      onResume: (iteration) => {
-        rec.resumedFrom = iteration;
-        rec.reason = `resumed from checkpoint at iteration ${iteration}`;
-        pendingWrites.push(writeRecord(store, rec));
-        this.emit({ type: 'step-start', trialId, kind: call.kind, key: call.key, reason: rec.reason });
-      },
-      signal,
-      backend: this.backendName,
-    };
-  }
 }
 
 /**

@@ -8,6 +8,7 @@ export const rx: Detector<Record<string, never>> = {
   kind: 'rx',
   params: z.object({}).strict() as z.ZodType<Record<string, never>>,
   stochastic: false,
+  usesTfjs: false,
   async fit(train, _params, _seed, hooks) {
     hooks.progress(0, 1);
     const m = fitRx(train.data, train.n, train.dim);

@@ -17,6 +17,7 @@ export const wganGp: Detector<WganGpParams> = {
   kind: 'wgan-gp',
   params: wganGpParams,
   stochastic: true,
+  usesTfjs: true,
   async fit(train, params, seed, hooks) {
     // Idempotent: keeps a backend already chosen by the caller, else picks the default.
     await selectBackend();
