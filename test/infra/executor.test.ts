@@ -76,3 +76,16 @@ test('a step that fails with bad input leaves no artifact and a failed trial in 
   assert.equal(rows[0][0], 'failed');
   assert.match(String(rows[0][1]), /filter: band selection/);
 });
+
+test('results do not depend on concurrency or thread placement', async () => {
+  const input = toyStudy({ grid: [{ cartesian: { 'model.noiseDim': [2, 3] } }], seeds: [0, 1] }) as StudyInput;
+  const sql = 'SELECT trial_id, name, step, value FROM metrics ORDER BY ALL';
+  const homes = [await tempHome(), await tempHome()];
+  for (const [i, concurrency] of [1, 3].entries()) {
+    const study = await prepareStudy(defineStudy(input), {});
+    await runEmbedded(study, { store: new LocalStore(join(homes[i], 'store')), catalogPath: join(homes[i], 'catalog.duckdb'), lockPath: join(homes[i], 'run.lock'), concurrency });
+  }
+  const [a, b] = [await query(homes[0], sql), await query(homes[1], sql)];
+  assert.ok(a.length > 20);
+  assert.deepEqual(b, a);
+});
