@@ -89,3 +89,27 @@ test('results do not depend on concurrency or thread placement', async () => {
   assert.ok(a.length > 20);
   assert.deepEqual(b, a);
 });
+
+test('a transient failure is retried with backoff; the ledger counts the attempts and says why', async () => {
+  const home = await tempHome();
+  const local = new LocalStore(join(home, 'store'));
+  let failures = 0;
+  // The store's own failure, injected once: the tile step's last write fails (after others succeeded).
+  const flaky = Object.assign(Object.create(local) as LocalStore, {
+    put: async (key: string, data: Uint8Array | string) => {
+      if (key.endsWith('/out/train-index') && failures++ === 0) throw new Error('disk hiccup (injected)');
+      return local.put(key, data);
+    },
+  });
+  const study = await prepareStudy(defineStudy(toyStudy({ grid: [{ set: { model: { kind: 'rx' } } }] }) as StudyInput), {});
+  const events: ExecEvent[] = [];
+  const summary = await runEmbedded(study, {
+    store: flaky, catalogPath: join(home, 'catalog.duckdb'), lockPath: join(home, 'run.lock'), backoffMs: 10, onEvent: (e) => events.push(e),
+  });
+  assert.equal(summary.outcomes[0].status, 'done');
+  const tile = (await listRecords(local)).find((r) => r.kind === 'tile')!;
+  assert.equal(tile.attempt, 2);
+  assert.equal(tile.reason, 'retry after: disk hiccup (injected)');
+  assert.deepEqual(Object.keys(tile.artifacts).sort(), ['labels', 'samples', 'train-index']);
+  assert.ok(events.some((e) => e.type === 'step-retry' && e.kind === 'tile'));
+});
