@@ -1,6 +1,6 @@
 /**
- * tfjs runtime setup: which compute backend runs the models, and the gradient functions that
- * tfjs-core alone does not ship.
+ * tfjs runtime setup: which compute backend runs the models (and, through ensureGradients,
+ * the gradient functions that tfjs-core alone does not ship).
  *
  * Backend order: GANTRY_BACKEND, else the caller's preference, else auto:
  * `@tensorflow/tfjs-node-gpu` → `@tensorflow/tfjs-node` (optional, not installed on most of
@@ -14,6 +14,9 @@ import path from 'node:path';
 import * as tf from '@tensorflow/tfjs-core';
 import '@tensorflow/tfjs-backend-cpu';
 import { UserError } from '../infra/errors.js';
+import { ensureGradients } from './components/tfjs-gradients.js';
+
+export { ensureGradients };
 
 export type BackendRequest = 'tensorflow' | 'wasm' | 'cpu';
 export const BACKENDS: readonly BackendRequest[] = ['tensorflow', 'wasm', 'cpu'];
@@ -141,194 +144,4 @@ async function tryWasm(): Promise<boolean> {
   } catch {
     return false;
   }
-}
-
-// ---------------------------------------------------------------------------------------------
-// Gradients. tfjs-core's Node bundle registers no gradient functions (the `@tensorflow/tfjs`
-// union package does that), so tf.grad fails with "gradient function not found". These are
-// ported from tfjs-core 4.22 (Apache-2.0), for the ops dense networks and their losses use.
-// Every gradient here is itself built from ops listed here, so gradients of gradients (WGAN-GP's
-// penalty) work; LeakyRelu, Tanh, Sigmoid and Exp differ from the originals for that reason.
-// ---------------------------------------------------------------------------------------------
-
-type G = tf.Tensor;
-type GradMap = ReturnType<tf.GradConfig['gradFunc']>;
-const f32 = (t: G) => tf.cast(t, 'float32');
-
-function reduceTo(res: G, shape: number[], outShape: number[]): G {
-  const axes = tf.broadcast_util.getReductionAxes(shape, outShape);
-  return tf.reshape(axes.length > 0 ? tf.sum(res, axes) : res, shape);
-}
-
-function binary(kernelName: string, da: (dy: G, a: G, b: G) => G, db: (dy: G, a: G, b: G) => G): tf.GradConfig {
-  return {
-    kernelName,
-    inputsToSave: ['a', 'b'],
-    gradFunc: (dy, saved) => {
-      const [a, b] = saved;
-      const d = dy as G;
-      const out = tf.broadcast_util.assertAndGetBroadcastShape(a.shape, b.shape);
-      return { a: () => reduceTo(da(d, a, b), a.shape, out), b: () => reduceTo(db(d, a, b), b.shape, out) };
-    },
-  };
-}
-
-function unaryX(kernelName: string, dx: (dy: G, x: G) => G): tf.GradConfig {
-  return { kernelName, inputsToSave: ['x'], gradFunc: (dy, saved) => ({ x: () => dx(dy as G, saved[0]) }) };
-}
-
-function gradConfigs(): tf.GradConfig[] {
-  return [
-    {
-      kernelName: tf.BatchMatMul,
-      inputsToSave: ['a', 'b'],
-      gradFunc: (dy, saved, attrs) => {
-        const [a, b] = saved;
-        const d = dy as G;
-        const { transposeA, transposeB } = attrs as unknown as { transposeA: boolean; transposeB: boolean };
-        if (!transposeA && !transposeB) return { a: () => tf.matMul(d, b, false, true), b: () => tf.matMul(a, d, true, false) };
-        if (!transposeA && transposeB) return { a: () => tf.matMul(d, b, false, false), b: () => tf.matMul(d, a, true, false) };
-        if (transposeA && !transposeB) return { a: () => tf.matMul(b, d, false, true), b: () => tf.matMul(a, d, false, false) };
-        return { a: () => tf.matMul(b, d, true, true), b: () => tf.matMul(d, a, true, true) };
-      },
-    },
-    binary(tf.Add, (dy) => dy, (dy) => dy),
-    binary(tf.Sub, (dy) => dy, (dy) => tf.neg(dy)),
-    binary(tf.Multiply, (dy, _a, b) => tf.mul(dy, f32(b)), (dy, a) => tf.mul(dy, f32(a))),
-    binary(
-      tf.RealDiv,
-      (dy, _a, b) => tf.div(dy, f32(b)),
-      (dy, a, b) => tf.neg(tf.div(tf.mul(dy, f32(a)), f32(tf.square(b)))),
-    ),
-    binary(
-      tf.SquaredDifference,
-      (dy, a, b) => tf.mul(dy, tf.mul(tf.scalar(2), tf.sub(a, b))),
-      (dy, a, b) => tf.mul(dy, tf.mul(tf.scalar(2), tf.sub(b, a))),
-    ),
-    binary(
-      tf.Maximum,
-      (dy, a, b) => tf.mul(dy, f32(tf.greaterEqual(a, b))),
-      (dy, a, b) => tf.mul(dy, f32(tf.less(a, b))),
-    ),
-    {
-      kernelName: tf.AddN,
-      saveAllInputs: true,
-      gradFunc: (dy, saved) => {
-        const ders: Record<number, () => G> = {};
-        saved.forEach((_, i) => (ders[i] = () => tf.clone(dy as G)));
-        return ders as unknown as GradMap;
-      },
-    },
-    { kernelName: tf.Neg, gradFunc: (dy) => ({ x: () => tf.neg(dy as G) }) },
-    unaryX(tf.Square, (dy, x) => tf.mul(dy, tf.mul(f32(x), 2))),
-    unaryX(tf.Sqrt, (dy, x) => tf.div(dy, tf.mul(tf.sqrt(f32(x)), 2))),
-    unaryX(tf.Log, (dy, x) => tf.div(dy, f32(x))),
-    unaryX(tf.Abs, (dy, x) => tf.mul(dy, tf.step(f32(x), -1))),
-    unaryX(tf.Relu, (dy, x) => tf.mul(dy, f32(tf.step(x)))),
-    {
-      kernelName: tf.LeakyRelu,
-      inputsToSave: ['x'],
-      gradFunc: (dy, saved, attrs) => {
-        const { alpha } = attrs as unknown as { alpha: number };
-        // step(x, alpha) is 1 for x > 0 and alpha elsewhere: the derivative, with a (zero) gradient of its own.
-        return { x: () => tf.mul(dy as G, tf.step(saved[0], alpha)) };
-      },
-    },
-    // These three recompute their output from the saved input instead of saving the output (as
-    // tfjs does): the engine records the saved output's copy on the tape *before* the op that made
-    // it, so a second-order backward pass visits them in the wrong order and drops that path.
-    unaryX(tf.Tanh, (dy, x) => tf.mul(tf.sub(tf.scalar(1), tf.square(tf.tanh(x))), dy)),
-    unaryX(tf.Sigmoid, (dy, x) => {
-      const y = tf.sigmoid(x);
-      return tf.mul(dy, tf.mul(y, tf.sub(tf.scalar(1), y)));
-    }),
-    unaryX(tf.Exp, (dy, x) => tf.mul(dy, tf.exp(x))),
-    { kernelName: tf.Step, gradFunc: (dy) => ({ x: () => tf.zerosLike(dy as G) }) },
-    { kernelName: tf.ZerosLike, gradFunc: (dy) => ({ x: () => tf.zerosLike(dy as G) }) },
-    { kernelName: tf.OnesLike, gradFunc: (dy) => ({ x: () => tf.zerosLike(dy as G) }) },
-    { kernelName: tf.Cast, gradFunc: (dy) => ({ x: () => tf.clone(dy as G) }) },
-    { kernelName: tf.Identity, gradFunc: (dy) => ({ x: () => f32(dy as G) }) },
-    unaryX(tf.Reshape, (dy, x) => tf.reshape(dy, x.shape)),
-    {
-      kernelName: tf.ExpandDims,
-      inputsToSave: ['input'],
-      gradFunc: (dy, saved) => ({ input: () => tf.reshape(dy as G, saved[0].shape) }),
-    },
-    {
-      kernelName: tf.Sum,
-      inputsToSave: ['x'],
-      gradFunc: (dy, saved, attrs) => {
-        const [x] = saved;
-        const axes = tf.util.parseAxisParam((attrs as unknown as { axis: number | number[] }).axis, x.shape);
-        const shape = x.shape.slice();
-        for (const a of axes) shape[a] = 1;
-        return { x: () => tf.mul(tf.reshape(dy as G, shape), tf.ones(x.shape, 'float32')) };
-      },
-    },
-    {
-      kernelName: tf.Mean,
-      inputsToSave: ['x'],
-      gradFunc: (dy, saved, attrs) => {
-        const [x] = saved;
-        const axes = tf.util.parseAxisParam((attrs as unknown as { axis: number | number[] }).axis, x.shape);
-        const shape = x.shape.slice();
-        let size = 1;
-        for (const a of axes) {
-          size *= x.shape[a];
-          shape[a] = 1;
-        }
-        return { x: () => tf.div(tf.mul(tf.reshape(dy as G, shape), tf.ones(x.shape, 'float32')), size) };
-      },
-    },
-    {
-      kernelName: tf.BroadcastTo,
-      gradFunc: (dy, _saved, attrs) => {
-        const { inputShape, shape } = attrs as unknown as { inputShape: number[]; shape: number[] };
-        const axes: number[] = [];
-        const lead = shape.length - inputShape.length;
-        for (let i = 0; i < shape.length; i++) {
-          if (i < lead || (inputShape[i - lead] === 1 && shape[i] !== 1)) axes.push(i);
-        }
-        return { x: () => tf.reshape(tf.sum(dy as G, axes, true), inputShape) };
-      },
-    },
-    {
-      kernelName: tf.Transpose,
-      gradFunc: (dy, _saved, attrs) => {
-        const { perm } = attrs as unknown as { perm: number[] };
-        const undo = perm.map((_, i) => perm.indexOf(i));
-        return { x: () => tf.transpose(dy as G, undo) };
-      },
-    },
-    {
-      kernelName: tf.Concat,
-      saveAllInputs: true,
-      gradFunc: (dy, saved, attrs) => {
-        const axis = tf.util.parseAxisParam((attrs as unknown as { axis: number }).axis, saved[0].shape)[0];
-        const parts = tf.split(dy as G, saved.map((t) => t.shape[axis]), axis);
-        return parts.map((t) => () => t) as unknown as GradMap;
-      },
-    },
-    {
-      kernelName: tf.Slice,
-      inputsToSave: ['x'],
-      gradFunc: (dy, saved, attrs) => {
-        const [x] = saved;
-        const { begin, size } = attrs as unknown as { begin: number[]; size: number[] };
-        const [b, s] = tf.slice_util.parseSliceParams(x, begin, size);
-        return { x: () => tf.pad(dy as G, b.map((bi, i) => [bi, x.shape[i] - bi - s[i]] as [number, number])) };
-      },
-    },
-  ];
-}
-
-let gradientsReady = false;
-
-/** Register the gradients above, leaving any already registered (e.g. by @tensorflow/tfjs) alone. */
-export function ensureGradients(): void {
-  if (gradientsReady) return;
-  for (const cfg of gradConfigs()) {
-    if (!tf.getGradient(cfg.kernelName)) tf.registerGradient(cfg);
-  }
-  gradientsReady = true;
 }
