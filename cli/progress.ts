@@ -26,7 +26,8 @@ export class Progress {
         break;
       case 'step-start':
         this.current = `${e.trialId.slice(0, 8)} ${e.kind}`;
-        this.line(`  ${e.kind.padEnd(8)} ${e.key.slice(0, 12)} ran: ${e.reason}`, this.verbose || e.reason !== 'new');
+        // Recovery (a retry, a resume) is always worth a line; routine starts only in logs or with -v.
+        this.line(`  ${e.kind.padEnd(8)} ${e.key.slice(0, 12)} ran: ${e.reason}`, this.verbose || !this.tty || /^(retry|resumed|previous|outputs)/.test(e.reason));
         this.draw();
         break;
       case 'step-progress':

@@ -11,7 +11,8 @@ import { recordStudy, recordTrial, saveStudy, saveTrial, trialStatus, type Trial
 import type { StepCall } from '../../experiments/plan.js';
 import { Catalog } from '../catalog.js';
 import { CancelledError, isUserError, oneLine } from '../errors.js';
-import { readRecord, writeRecord, type StepRecord } from '../ledger.js';
+import { listRecords, readRecord, writeRecord, type StepRecord } from '../ledger.js';
+import { explainNewStep } from './explain.js';
 import type { ArtifactRef, ArtifactStore } from '../store/store.js';
 import { acquireLock } from './lock.js';
 import { stepContext } from './step-context.js';
@@ -171,7 +172,7 @@ class Run {
       return prev;
     }
     let reason = !prev
-      ? 'new'
+      ? await this.explain(call)
       : prev.status === 'done'
         ? 'outputs missing or corrupt'
         : prev.status === 'failed'
@@ -230,6 +231,14 @@ class Run {
         reason = `retry after: ${oneLine(e)}`;
       }
     }
+  }
+
+  /** Steps recorded before this run began, read once, on the first step that has to run. */
+  private earlier: Promise<StepRecord[]> | undefined;
+  private readonly startedAt = new Date().toISOString();
+  private async explain(call: StepCall): Promise<string> {
+    this.earlier ??= listRecords(this.opts.store).then((rs) => rs.filter((r) => r.startedAt < this.startedAt));
+    return explainNewStep(call, await this.earlier);
   }
 
   private async outputsIntact(rec: StepRecord): Promise<boolean> {
