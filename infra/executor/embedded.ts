@@ -13,6 +13,8 @@ import { Catalog } from '../catalog.js';
 import { CancelledError, isUserError, oneLine } from '../errors.js';
 import { listRecords, readRecord, writeRecord, type StepRecord } from '../ledger.js';
 import { explainNewStep } from './explain.js';
+import { studyWorkflow } from '../../workflows/study.js';
+import { trialWorkflow } from '../../workflows/trial.js';
 import type { ArtifactRef, ArtifactStore } from '../store/store.js';
 import { acquireLock } from './lock.js';
 import { stepContext } from './step-context.js';
@@ -98,42 +100,23 @@ class Run {
     await this.withCatalog((c) => recordStudy(store, c, this.study.study));
     this.emit({ type: 'start', study: this.study.study, trials: this.study.trials.length, steps: this.study.uniqueSteps });
 
-    const outcomes: TrialOutcome[] = new Array(this.study.trials.length);
-    let next = 0;
-    const worker = async () => {
-      while (next < this.study.trials.length && !this.opts.signal?.aborted) {
-        const i = next++;
-        outcomes[i] = await this.runTrial(this.study.trials[i]);
-      }
-    };
-    const n = Math.max(1, Math.min(this.opts.concurrency ?? 1, this.study.trials.length));
+    let outcomes: TrialOutcome[];
     try {
-      await Promise.all(Array.from({ length: n }, worker));
+      outcomes = await studyWorkflow(this.study.trials, this.opts.concurrency ?? 1, (t) => this.runTrial(t), () => !!this.opts.signal?.aborted);
     } finally {
       await this.pool.close();
       await this.recorder.close();
     }
-    return { study: this.study.study, outcomes: outcomes.filter(Boolean), stepsRun: this.stepsRun, stepsCached: this.stepsCached };
+    return { study: this.study.study, outcomes, stepsRun: this.stepsRun, stepsCached: this.stepsCached };
   }
 
   private async runTrial(trial: PlannedTrial): Promise<TrialOutcome> {
-    let error: string | null = null;
-    let metrics: Record<string, number> = {};
-    const records: (StepRecord | undefined)[] = [];
-    for (const call of trial.steps) {
-      try {
-        const rec = await this.ensureStep(call, trial.id);
-        records.push(rec);
-        if (call.kind === 'evaluate') metrics = (rec.output?.metrics ?? {}) as Record<string, number>;
-      } catch (e) {
-        error = oneLine(e);
-        break;
-      }
-    }
-    const status = error === null ? 'done' : trialStatus([...records, await readRecord(this.opts.store, trial.steps[records.length].key)]).status;
+    const r = await trialWorkflow(trial.steps, (call) => this.ensureStep(call, trial.id));
+    // A failed trial's status says whether its step failed or was interrupted.
+    const status = r.ok ? 'done' : trialStatus([await readRecord(this.opts.store, trial.steps[r.failedAt!].key)]).status;
     // The catalog mirrors the store; a trial is indexed whether it finished or not.
     this.recorder.add(trial.id, status);
-    const outcome = { trialId: trial.id, status, error: status === 'done' ? null : error, metrics };
+    const outcome = { trialId: trial.id, status, error: r.ok ? null : oneLine(r.error), metrics: r.metrics };
     this.emit({ type: 'trial-end', ...outcome });
     return outcome;
   }
