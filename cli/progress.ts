@@ -12,6 +12,7 @@ export class Progress {
   private readonly started = Date.now();
   private current = '';
   private lastDraw = 0;
+  private readonly stepStart = new Map<string, { t: number; done: number }>();
   private readonly tty: boolean;
 
   constructor(private readonly out: NodeJS.WriteStream = process.stderr, private readonly verbose = false) {
@@ -30,10 +31,16 @@ export class Progress {
         this.line(`  ${e.kind.padEnd(8)} ${e.key.slice(0, 12)} ran: ${e.reason}`, this.verbose || !this.tty || /^(retry|resumed|previous|outputs)/.test(e.reason));
         this.draw();
         break;
-      case 'step-progress':
-        this.current = `${e.trialId.slice(0, 8)} ${e.kind} ${e.done}/${e.total}`;
+      case 'step-progress': {
+        // Per-step rate and time left, from the first progress report of this step on.
+        const first = (this.stepStart.get(e.key) ?? this.stepStart.set(e.key, { t: Date.now(), done: e.done }).get(e.key))!;
+        const secs = (Date.now() - first.t) / 1000;
+        const rate = secs > 0.5 ? (e.done - first.done) / secs : 0;
+        const left = rate > 0 ? ` ${rate.toFixed(rate < 10 ? 1 : 0)}/s, ${duration(((e.total - e.done) / rate) * 1000)} left` : '';
+        this.current = `${e.trialId.slice(0, 8)} ${e.kind} ${e.done}/${e.total}${left}`;
         this.draw();
         break;
+      }
       case 'step-done':
         if (e.cached) this.line(`  ${e.kind.padEnd(8)} ${e.key.slice(0, 12)} cached`, this.verbose);
         else this.line(`  ${e.kind.padEnd(8)} ${e.key.slice(0, 12)} done in ${duration(e.durationMs)}`, this.verbose || !this.tty);
@@ -71,8 +78,8 @@ export class Progress {
     const now = Date.now();
     if (!force && now - this.lastDraw < 100) return;
     this.lastDraw = now;
-    const text = `[${this.done}/${this.total} trials${this.failed ? `, ${this.failed} failed` : ''}] ${this.current}  ${duration(now - this.started)}${this.eta()}`;
-    this.out.write('\r\x1b[K' + text.slice(0, (this.out.columns ?? 100) - 1));
+    const text = `[${this.done}/${this.total} trials${this.failed ? `, ${this.failed} failed` : ''}, ${duration(now - this.started)}${this.eta()}] ${this.current}`;
+    this.out.write('\r\x1b[K' + text.slice(0, (this.out.columns || 100) - 1)); // a pty may report 0 columns
   }
 
   finish(): void {
