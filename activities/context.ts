@@ -3,6 +3,7 @@
  * functions never touch the ledger, the catalog or the terminal directly, so the same functions
  * run under both executors.
  */
+import type { z } from 'zod';
 import type { ArtifactRef, ArtifactStore } from '../infra/store/store.js';
 import type { MetricPoint } from '../models/detector.js';
 
@@ -42,3 +43,22 @@ export interface StepResult {
 }
 
 export type StepFn = (ctx: StepContext, params: Record<string, unknown>) => Promise<StepResult>;
+
+/**
+ * A step with zod-typed boundaries: its params are parsed before it runs and its output is
+ * checked before the ledger records it, so a step can neither start from nor leave behind a
+ * malformed record.
+ */
+export function defineStep<P extends z.ZodType, O extends z.ZodType<Record<string, unknown>>>(
+  kind: string,
+  schemas: { params: P; output: O },
+  run: (ctx: StepContext, params: z.output<P>) => Promise<z.input<O>>,
+): StepFn {
+  return async (ctx, raw) => {
+    const params = schemas.params.parse(raw);
+    const out = await run(ctx, params);
+    const checked = schemas.output.safeParse(out);
+    if (!checked.success) throw new Error(`step ${kind} produced an invalid output: ${checked.error.issues.map((i) => `${i.path.join('.')}: ${i.message}`).join('; ')}`);
+    return { output: checked.data };
+  };
+}

@@ -2,7 +2,8 @@
 import { z } from 'zod';
 import { decodeNd } from '../datasets/tensor-file.js';
 import { rocAuc, eideRoc } from '../models/components/roc.js';
-import type { StepFn } from './context.js';
+import { defineStep } from './context.js';
+import { scoreOutput } from './score.js';
 
 const evaluateParams = z.object({ metrics: z.array(z.enum(['auc', 'logauc'])) });
 
@@ -11,16 +12,17 @@ export function metricName(set: string, metric: string, primary: boolean): strin
   return primary ? metric : `${set}.${metric}`;
 }
 
-export const evaluate: StepFn = async (ctx, raw) => {
-  const { metrics } = evaluateParams.parse(raw);
+export const evaluateOutput = z.object({ metrics: z.record(z.string(), z.number()), primary: z.string() });
+
+export const evaluate = defineStep('evaluate', { params: evaluateParams, output: evaluateOutput }, async (ctx, { metrics }) => {
   const scored = await ctx.input('scores');
   const labels = decodeNd(await (await ctx.input('tiles')).read('labels'), 'labels').data as Uint8Array;
-  const sets = z.array(z.string()).parse(scored.output.sets);
+  const { sets } = scoreOutput.parse(scored.output);
   const values: Record<string, number> = {};
   for (const [i, set] of sets.entries()) {
     const scores = decodeNd(await scored.read(`scores-${set}`), `scores-${set}`).data as Float64Array;
     if (metrics.includes('auc')) values[metricName(set, 'auc', i === 0)] = rocAuc(scores, labels);
     if (metrics.includes('logauc')) values[metricName(set, 'logauc', i === 0)] = eideRoc(scores, labels).logAuc;
   }
-  return { output: { metrics: values, primary: sets[0] } };
-};
+  return { metrics: values, primary: sets[0] };
+});

@@ -1,12 +1,14 @@
 /** filter: select bands, reject non-finite data, normalize. */
+import { z } from 'zod';
 import { UserError } from '../infra/errors.js';
 import { filterSpec } from '../experiments/spec.js';
 import { decodeNd, encodeNd, ndarray } from '../datasets/tensor-file.js';
 import { selectBands, normalize, findNonFinite } from '../datasets/filters.js';
-import type { StepFn } from './context.js';
+import { defineStep } from './context.js';
 
-export const filter: StepFn = async (ctx, raw) => {
-  const params = filterSpec.parse(raw);
+export const filterOutput = z.object({ rows: z.number().int(), cols: z.number().int(), bands: z.number().int(), normalize: z.string() });
+
+export const filter = defineStep('filter', { params: filterSpec, output: filterOutput }, async (ctx, params) => {
   const data = await ctx.input('data');
   const cube = decodeNd(await data.read('cube'), 'cube');
   const [rows, cols, bands] = cube.shape;
@@ -20,5 +22,5 @@ export const filter: StepFn = async (ctx, raw) => {
   const norm = normalize(sel.data, params.normalize);
   await ctx.write('cube', encodeNd(ndarray(norm.data, [rows, cols, sel.bands], { bands: sel.indices, ...norm.stats })));
   await ctx.write('labels', await data.read('labels'));
-  return { output: { rows, cols, bands: sel.bands, normalize: params.normalize } };
-};
+  return { rows, cols, bands: sel.bands, normalize: params.normalize };
+});

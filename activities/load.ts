@@ -5,12 +5,13 @@ import { syntheticHsiSpec, matHsiSpec } from '../experiments/spec.js';
 import { syntheticHsi } from '../datasets/synthetic-hsi.js';
 import { readMatFile, toRowMajorCube } from '../datasets/mat.js';
 import { encodeNd, ndarray } from '../datasets/tensor-file.js';
-import type { StepFn } from './context.js';
+import { defineStep } from './context.js';
 
 const loadParams = z.discriminatedUnion('kind', [syntheticHsiSpec, matHsiSpec.omit({ path: true }).extend({ sha256: z.string() })]);
 
-export const load: StepFn = async (ctx, raw) => {
-  const params = loadParams.parse(raw);
+export const loadOutput = z.object({ rows: z.number().int(), cols: z.number().int(), bands: z.number().int(), anomalies: z.number().int() });
+
+export const load = defineStep('load', { params: loadParams, output: loadOutput }, async (ctx, params) => {
   let rows: number, cols: number, bands: number, cube: Float32Array, mask: Uint8Array;
   if (params.kind === 'synthetic-hsi') {
     const s = syntheticHsi(params);
@@ -38,5 +39,5 @@ export const load: StepFn = async (ctx, raw) => {
   await ctx.write('labels', encodeNd(ndarray(mask, [rows, cols])));
   let anomalies = 0;
   for (const x of mask) anomalies += x;
-  return { output: { rows, cols, bands, anomalies } };
-};
+  return { rows, cols, bands, anomalies };
+});

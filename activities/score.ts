@@ -2,17 +2,19 @@
 import { z } from 'zod';
 import { decodeNd, encodeNd, ndarray } from '../datasets/tensor-file.js';
 import { detectorFor } from '../models/registry.js';
-import type { StepFn } from './context.js';
+import { defineStep } from './context.js';
+import { trainOutput } from './train.js';
 
 const scoreParams = z.object({ model: z.record(z.string(), z.unknown()), seed: z.number().int() });
 
-export const score: StepFn = async (ctx, raw) => {
-  const { model: scoreOnly, seed } = scoreParams.parse(raw);
+export const scoreOutput = z.object({ sets: z.array(z.string()).min(1) });
+
+export const score = defineStep('score', { params: scoreParams, output: scoreOutput }, async (ctx, { model: scoreOnly, seed }) => {
   const trained = await ctx.input('model');
-  const kind = String(trained.output.kind);
-  const detector = detectorFor(kind);
+  const t = trainOutput.parse(trained.output);
+  const detector = detectorFor(t.kind);
   // Training parameters come from the model's own step; scoring-only ones from this step.
-  const { kind: _kind, ...trainParams } = trained.output.params as Record<string, unknown>;
+  const { kind: _kind, ...trainParams } = t.params;
   const params = detector.params.parse({ ...trainParams, ...scoreOnly });
   const tiles = await ctx.input('tiles');
   const samples = decodeNd(await tiles.read('samples'), 'samples');
@@ -22,5 +24,5 @@ export const score: StepFn = async (ctx, raw) => {
     signal: ctx.signal,
   });
   for (const s of sets) await ctx.write(`scores-${s.name}`, encodeNd(ndarray(s.scores, [n])));
-  return { output: { sets: sets.map((s) => s.name) } };
-};
+  return { sets: sets.map((s) => s.name) };
+});

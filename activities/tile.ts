@@ -5,12 +5,13 @@ import { decodeNd, encodeNd, ndarray } from '../datasets/tensor-file.js';
 import { tileCube, trainingIndices } from '../datasets/tiling.js';
 import { Prng } from '../datasets/prng.js';
 import { UserError } from '../infra/errors.js';
-import type { StepFn } from './context.js';
+import { defineStep } from './context.js';
 
 const tileParams = z.object({ tiling: tilingSpec, split: splitSpec, seed: z.number().int() }).strict();
 
-export const tile: StepFn = async (ctx, raw) => {
-  const params = tileParams.parse(raw);
+export const tileOutput = z.object({ n: z.number().int(), dim: z.number().int(), train: z.number().int(), rows: z.number().int(), cols: z.number().int() });
+
+export const tile = defineStep('tile', { params: tileParams, output: tileOutput }, async (ctx, params) => {
   const data = await ctx.input('data');
   const cube = decodeNd(await data.read('cube'), 'cube');
   const labels = decodeNd(await data.read('labels'), 'labels').data as Uint8Array;
@@ -25,5 +26,5 @@ export const tile: StepFn = async (ctx, raw) => {
   await ctx.write('samples', encodeNd(ndarray(samples.data, [samples.n, samples.dim], { rows, cols, window: size })));
   await ctx.write('labels', encodeNd(ndarray(labels, [labels.length])));
   await ctx.write('train-index', encodeNd(ndarray(train, [train.length])));
-  return { output: { n: samples.n, dim: samples.dim, train: train.length, rows, cols } };
-};
+  return { n: samples.n, dim: samples.dim, train: train.length, rows, cols };
+});

@@ -5,7 +5,7 @@ import { gather } from '../datasets/tiling.js';
 import { detectorFor } from '../models/registry.js';
 import type { MetricPoint } from '../models/detector.js';
 import { CheckpointStore } from './checkpoints.js';
-import type { StepFn } from './context.js';
+import { defineStep } from './context.js';
 
 const trainParams = z.object({ model: z.record(z.string(), z.unknown()).and(z.object({ kind: z.string() })), seed: z.number().int() });
 
@@ -24,8 +24,9 @@ export class MetricBuffer {
   }
 }
 
-export const train: StepFn = async (ctx, raw) => {
-  const { model, seed } = trainParams.parse(raw);
+export const trainOutput = z.object({ kind: z.string(), params: z.record(z.string(), z.unknown()), trainSamples: z.number().int(), dim: z.number().int(), metricPoints: z.number().int(), backend: z.string() });
+
+export const train = defineStep('train', { params: trainParams, output: trainOutput }, async (ctx, { model, seed }) => {
   const detector = detectorFor(model.kind);
   const { kind: _kind, ...hyper } = model;
   const params = detector.params.parse(hyper);
@@ -67,5 +68,5 @@ export const train: StepFn = async (ctx, raw) => {
   await ctx.write('model', bytes);
   const all = metrics.all();
   await ctx.write('metrics.json', JSON.stringify(all));
-  return { output: { kind: model.kind, params: model, trainSamples: index.length, dim, metricPoints: all.length, backend: detector.usesTfjs ? (ctx.backend ?? 'unknown') : 'js' } };
-};
+  return { kind: model.kind, params: model, trainSamples: index.length, dim, metricPoints: all.length, backend: detector.usesTfjs ? (ctx.backend ?? 'unknown') : 'js' };
+});
