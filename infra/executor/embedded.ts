@@ -16,6 +16,7 @@ import { explainNewStep } from './explain.js';
 import { studyWorkflow } from '../../workflows/study.js';
 import { trialWorkflow } from '../../workflows/trial.js';
 import type { ArtifactRef, ArtifactStore } from '../store/store.js';
+import type { MetricPoint } from '../../models/detector.js';
 import { acquireLock } from './lock.js';
 import { stepContext } from './step-context.js';
 import { StepPool } from './step-pool.js';
@@ -42,8 +43,18 @@ export interface EmbeddedOptions {
   checkpoint?: Partial<CheckpointPolicy>;
   signal?: AbortSignal;
   onEvent?: (e: ExecEvent) => void;
+  /** Told of trials and their metrics as they happen (the MLflow mirror); must never block or throw. */
+  tracker?: TrialTracker;
   /** The tfjs backend to ask for (tensorflow, wasm, cpu); automatic when unset. */
   backend?: string;
+}
+
+/** An observer of trials: an experiment tracker mirrors them (MLflow). Calls must be fast and never throw. */
+export interface TrialTracker {
+  trialStarted(trial: PlannedTrial, study: string): void;
+  metrics(trialId: string, points: MetricPoint[]): void;
+  /** Called once the trial's rows are final in the store; `store` lets the tracker read its results. */
+  trialEnded(trialId: string, status: TrialStatus): void;
 }
 
 export interface TrialOutcome {
@@ -111,11 +122,13 @@ class Run {
   }
 
   private async runTrial(trial: PlannedTrial): Promise<TrialOutcome> {
+    this.opts.tracker?.trialStarted(trial, this.study.study);
     const r = await trialWorkflow(trial.steps, (call) => this.ensureStep(call, trial.id));
     // A failed trial's status says whether its step failed or was interrupted.
     const status = r.ok ? 'done' : trialStatus([await readRecord(this.opts.store, trial.steps[r.failedAt!].key)]).status;
     // The catalog mirrors the store; a trial is indexed whether it finished or not.
     this.recorder.add(trial.id, status);
+    this.opts.tracker?.trialEnded(trial.id, status);
     const outcome = { trialId: trial.id, status, error: r.ok ? null : oneLine(r.error), metrics: r.metrics };
     this.emit({ type: 'trial-end', ...outcome });
     return outcome;
@@ -186,6 +199,7 @@ class Run {
         wrote: (name: string, ref: ArtifactRef) => {
           written[name] = ref;
         },
+        log: (points: MetricPoint[]) => this.opts.tracker?.metrics(trialId, points),
       };
       try {
         // Compute-heavy steps run on worker threads, so trials use several cores; the rest run here.

@@ -16,6 +16,8 @@ export interface StepHost {
   backend?: string;
   progress(done: number, total: number): void;
   resumed(iteration: number): void;
+  /** Training-curve points, stamped with the time they were logged. */
+  log(points: MetricPoint[]): void;
   /** Told of each artifact as soon as it is written, so a failed attempt's outputs can be removed. */
   wrote(name: string, ref: ArtifactRef): void;
 }
@@ -50,6 +52,7 @@ export function stepContext(call: StepCall, host: StepHost): StepContext {
     log: (points: MetricPoint[]) => {
       const now = Date.now();
       for (const p of points) p.time ??= now;
+      host.log(points);
     },
     checkpointPolicy: host.policy,
     onResume: (iteration) => host.resumed(iteration),

@@ -30,6 +30,7 @@ export class StepPool {
         const onMessage = (m: FromWorker) => {
           if (m.type === 'progress') host.progress(m.done, m.total);
           else if (m.type === 'resumed') host.resumed(m.iteration);
+          else if (m.type === 'log') host.log(m.points);
           else if (m.type === 'written') host.wrote(m.name, m.ref);
           else if (m.type === 'done') {
             cleanup();

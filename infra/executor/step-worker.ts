@@ -10,11 +10,13 @@ import type { StepCall } from '../../experiments/plan.js';
 import { openStore } from '../config.js';
 import { stepContext } from './step-context.js';
 import { oneLine } from '../errors.js';
+import type { MetricPoint } from '../../models/detector.js';
 
 export type ToWorker = { type: 'run'; call: StepCall; storeUrl: string; policy: CheckpointPolicy; backend?: string } | { type: 'abort' };
 export type FromWorker =
   | { type: 'progress'; done: number; total: number }
   | { type: 'resumed'; iteration: number }
+  | { type: 'log'; points: MetricPoint[] }
   | { type: 'written'; name: string; ref: { key: string; sha256: string; size: number } }
   | { type: 'done'; output: Record<string, unknown> }
   | { type: 'error'; error: { name: string; message: string; hint?: string; stack?: string } };
@@ -39,6 +41,7 @@ port.on('message', async (m: ToWorker) => {
       backend,
       progress: (done, total) => send({ type: 'progress', done, total }),
       resumed: (iteration) => send({ type: 'resumed', iteration }),
+      log: (points) => send({ type: 'log', points }),
       wrote: (name, ref) => send({ type: 'written', name, ref }),
     });
     const result = await STEPS[m.call.kind](ctx, m.call.params);
