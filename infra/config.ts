@@ -3,6 +3,7 @@ import { resolve } from 'node:path';
 import { z } from 'zod';
 import { UserError } from './errors.js';
 import { LocalStore } from './store/local.js';
+import { S3Store } from './store/s3.js';
 import type { ArtifactStore } from './store/store.js';
 
 const envSchema = z.object({
@@ -36,9 +37,15 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): GantryConfig {
   };
 }
 
+/**
+ * The store at a URL: a directory path or file://… (local), or s3://bucket/prefix. `store.url`
+ * opens the same store again (worker threads rely on it); S3 settings other than the location
+ * come from the environment, which workers share.
+ */
 export function openStore(url: string): ArtifactStore {
+  if (/^s3:\/\//i.test(url)) return new S3Store(url); // loads the AWS SDK only on first use
   if (/^[a-z][a-z0-9+.-]*:\/\//i.test(url) && !url.startsWith('file://')) {
-    throw new UserError(`unsupported store '${url.replace(/\/\/[^@/]*@/, '//***@')}'`, { hint: 'use a directory path' });
+    throw new UserError(`unsupported store '${url.replace(/\/\/[^@/]*@/, '//***@')}'`, { hint: 'use a directory path or s3://bucket/prefix' });
   }
   return new LocalStore(resolve(url.replace(/^file:\/\//, '')));
 }

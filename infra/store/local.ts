@@ -1,7 +1,9 @@
 /** The default store: a directory on the local filesystem. */
-import { mkdir, open, readFile, readdir, rename, rm, stat, access, constants } from 'node:fs/promises';
+import { mkdir, open, readFile, readdir, rename, rm, stat, access, constants, type FileHandle } from 'node:fs/promises';
+import { createReadStream } from 'node:fs';
 import { dirname, join, relative, sep } from 'node:path';
-import { randomBytes } from 'node:crypto';
+import { createHash, randomBytes } from 'node:crypto';
+import type { Readable } from 'node:stream';
 import { UserError } from '../errors.js';
 import { sha256Hex } from '../hash.js';
 import { checkKey, NotFoundError, type ArtifactRef, type ArtifactStore } from './store.js';
@@ -35,15 +37,34 @@ export class LocalStore implements ArtifactStore {
   }
 
   async put(key: string, data: Uint8Array | string): Promise<ArtifactRef> {
-    const target = this.path(key);
     const bytes = typeof data === 'string' ? Buffer.from(data, 'utf8') : data;
+    await this.writeAtomically(key, (fh) => fh.writeFile(bytes));
+    return { key, sha256: sha256Hex(bytes), size: bytes.byteLength };
+  }
+
+  async putFile(key: string, path: string): Promise<ArtifactRef> {
+    const hash = createHash('sha256');
+    let size = 0;
+    await this.writeAtomically(key, async (fh) => {
+      // Chunk by chunk, so a file of any size costs one read buffer; the checksum is of what was written.
+      for await (const chunk of createReadStream(path) as AsyncIterable<Buffer>) {
+        hash.update(chunk);
+        size += chunk.byteLength;
+        await fh.write(chunk);
+      }
+    });
+    return { key, sha256: hash.digest('hex'), size };
+  }
+
+  /** Temp file in the same directory + fsync + rename: readers see the old object or the new one, never half. */
+  private async writeAtomically(key: string, write: (fh: FileHandle) => Promise<unknown>): Promise<void> {
+    const target = this.path(key);
     await mkdir(dirname(target), { recursive: true });
-    // Temp file in the same directory + fsync + rename: readers see the old object or the new one, never half.
     const tmp = join(dirname(target), `${TMP_PREFIX}${randomBytes(6).toString('hex')}`);
     try {
       const fh = await open(tmp, 'wx');
       try {
-        await fh.writeFile(bytes);
+        await write(fh);
         await fh.sync();
       } finally {
         await fh.close();
@@ -58,7 +79,6 @@ export class LocalStore implements ArtifactStore {
       }
       throw e;
     }
-    return { key, sha256: sha256Hex(bytes), size: bytes.byteLength };
   }
 
   async get(key: string): Promise<Uint8Array> {
@@ -68,6 +88,17 @@ export class LocalStore implements ArtifactStore {
       if ((e as NodeJS.ErrnoException).code === 'ENOENT') throw new NotFoundError(key, this.root);
       throw e;
     }
+  }
+
+  async getStream(key: string): Promise<Readable> {
+    let fh: FileHandle;
+    try {
+      fh = await open(this.path(key), 'r'); // opened now: a missing key fails here, and a later replace cannot tear the read
+    } catch (e) {
+      if ((e as NodeJS.ErrnoException).code === 'ENOENT') throw new NotFoundError(key, this.root);
+      throw e;
+    }
+    return fh.createReadStream();
   }
 
   async exists(key: string): Promise<boolean> {

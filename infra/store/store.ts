@@ -3,6 +3,8 @@
  * '/'-separated paths; values are immutable bytes written atomically (a reader sees the whole
  * object or nothing). The local store implements it on a directory; the S3 store on a bucket prefix.
  */
+import { createHash } from 'node:crypto';
+import { Transform, type Readable } from 'node:stream';
 import { UserError } from '../errors.js';
 import { sha256Hex } from '../hash.js';
 
@@ -19,8 +21,12 @@ export interface ArtifactStore {
   checkWritable(): Promise<void>;
   /** Write bytes atomically; returns the checksum recorded for later verification. */
   put(key: string, data: Uint8Array | string): Promise<ArtifactRef>;
+  /** Write a (large) file's contents atomically, streamed: never held whole in memory. */
+  putFile(key: string, path: string): Promise<ArtifactRef>;
   /** Read bytes; throws NotFoundError when absent. */
   get(key: string): Promise<Uint8Array>;
+  /** Read as a stream (for large objects); throws NotFoundError when absent. Verify with getStreamVerified. */
+  getStream(key: string): Promise<Readable>;
   exists(key: string): Promise<boolean>;
   /** All keys under a prefix (recursive), sorted. */
   list(prefix: string): Promise<string[]>;
@@ -58,6 +64,28 @@ export async function getVerified(store: ArtifactStore, ref: ArtifactRef): Promi
   const actual = sha256Hex(data);
   if (actual !== ref.sha256) throw new ChecksumError(ref.key, ref.sha256, actual);
   return data;
+}
+
+/**
+ * Stream an artifact, checking it against its recorded checksum: the stream errors with a
+ * ChecksumError at its end (before 'end' is emitted) when the bytes do not match.
+ */
+export async function getStreamVerified(store: ArtifactStore, ref: ArtifactRef): Promise<Readable> {
+  const source = await store.getStream(ref.key);
+  const hash = createHash('sha256');
+  const check = new Transform({
+    transform(chunk: Buffer, _enc, done) {
+      hash.update(chunk);
+      done(null, chunk);
+    },
+    flush(done) {
+      const actual = hash.digest('hex');
+      done(actual === ref.sha256 ? null : new ChecksumError(ref.key, ref.sha256, actual));
+    },
+  });
+  source.on('error', (e) => check.destroy(e));
+  check.on('close', () => source.destroy()); // a consumer that stops early must not leak the source
+  return source.pipe(check);
 }
 
 export async function putJson(store: ArtifactStore, key: string, value: unknown): Promise<ArtifactRef> {

@@ -1,0 +1,445 @@
+/**
+ * The S3 store: the same key layout as the local store, under s3://bucket/prefix. Works with AWS
+ * and with S3-compatible servers (MinIO, Ceph) through AWS_ENDPOINT_URL_S3 / AWS_ENDPOINT_URL.
+ *
+ * The AWS SDK is imported on first use, not at load: local-store users never pay for it.
+ * Credentials come from the SDK's default chain (env, profiles, SSO, instance roles) and never
+ * appear in `url` or in an error message.
+ */
+import { createHash, randomBytes } from 'node:crypto';
+import { createReadStream } from 'node:fs';
+import { Readable, Transform } from 'node:stream';
+import { z } from 'zod';
+import type { S3Client } from '@aws-sdk/client-s3';
+import { UserError } from '../errors.js';
+import { sha256Hex } from '../hash.js';
+import { checkKey, NotFoundError, type ArtifactRef, type ArtifactStore } from './store.js';
+
+type S3Sdk = typeof import('@aws-sdk/client-s3');
+let sdk: Promise<S3Sdk> | undefined;
+const loadSdk = (): Promise<S3Sdk> => {
+  // The SDK warns on every thread that its releases after January 2027 need Node 22; gantry pins
+  // its version in package-lock.json, so on Node 20 the 8-line notice is only noise in each run.
+  process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED ??= 'true';
+  return (sdk ??= import('@aws-sdk/client-s3'));
+};
+
+export interface S3Location {
+  bucket: string;
+  /** '' or a '/'-separated prefix without leading or trailing '/'. */
+  prefix: string;
+}
+
+const BUCKET = z.string().regex(/^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$/, 'bucket names are 3–63 lowercase letters, digits, dots and hyphens');
+
+/** Parse s3://bucket/prefix. Refuses credentials in the URL (without echoing them). */
+export function parseS3Url(url: string): S3Location {
+  const m = /^s3:\/\/([^/?#]*)(\/[^?#]*)?$/i.exec(url);
+  if (m && m[1].includes('@')) {
+    throw new UserError('the S3 store URL must not contain credentials', { hint: 'use AWS_ACCESS_KEY_ID / AWS_SECRET_ACCESS_KEY or AWS_PROFILE instead' });
+  }
+  if (!m) throw new UserError(`invalid S3 store URL '${url}'`, { hint: 'use s3://bucket or s3://bucket/prefix' });
+  const bucket = BUCKET.safeParse(m[1]);
+  if (!bucket.success) throw new UserError(`invalid S3 bucket '${m[1]}' in store URL: ${bucket.error.issues[0].message}`);
+  const prefix = (m[2] ?? '').replace(/^\/+|\/+$/g, '');
+  if (prefix) checkKey(prefix);
+  return { bucket: bucket.data, prefix };
+}
+
+export function s3Url(loc: S3Location): string {
+  return loc.prefix ? `s3://${loc.bucket}/${loc.prefix}` : `s3://${loc.bucket}`;
+}
+
+// Empty variables count as unset, as they do for the AWS CLI.
+const blankIsUnset = (v: unknown) => (v === '' ? undefined : v);
+const envSchema = z.object({
+  AWS_ENDPOINT_URL_S3: z.preprocess(blankIsUnset, z.url().optional()),
+  AWS_ENDPOINT_URL: z.preprocess(blankIsUnset, z.url().optional()),
+  AWS_REGION: z.preprocess(blankIsUnset, z.string().optional()),
+  AWS_DEFAULT_REGION: z.preprocess(blankIsUnset, z.string().optional()),
+  AWS_MAX_ATTEMPTS: z.preprocess(blankIsUnset, z.coerce.number().int().min(1).max(20).optional()),
+  AWS_REQUEST_CHECKSUM_CALCULATION: z.preprocess(blankIsUnset, z.string().optional()),
+  GANTRY_S3_FORCE_PATH_STYLE: z.preprocess(blankIsUnset, z.enum(['0', '1', 'true', 'false']).optional()),
+});
+
+export interface S3StoreOptions {
+  /** Default: AWS_ENDPOINT_URL_S3, then AWS_ENDPOINT_URL, else AWS itself. */
+  endpoint?: string;
+  /** Default: AWS_REGION / AWS_DEFAULT_REGION, then the profile's region, else us-east-1. */
+  region?: string;
+  /** Default: GANTRY_S3_FORCE_PATH_STYLE, else on exactly when a custom endpoint is set. */
+  forcePathStyle?: boolean;
+  /** Default: the SDK's credential chain. Tests pass fixed ones. */
+  credentials?: { accessKeyId: string; secretAccessKey: string; sessionToken?: string };
+  /** Attempts per request, first included (SDK standard retry: exponential backoff with jitter). Default AWS_MAX_ATTEMPTS or 5. */
+  maxAttempts?: number;
+  /** TCP connect limit per attempt. Default 5 s. */
+  connectionTimeoutMs?: number;
+  /** A socket idle this long fails the attempt (a server that accepts and never answers). Default 30 s. */
+  socketTimeoutMs?: number;
+  /** Whole-request limit per attempt, up to the response headers. Default 15 min. */
+  requestTimeoutMs?: number;
+  /** Multipart part size for putFile (≥ 5 MiB, S3's minimum). Default 8 MiB. */
+  partSize?: number;
+  /** Parts in flight per putFile; memory is about partSize × (queueSize + 1). Default 2. */
+  queueSize?: number;
+  /** ListObjectsV2 page size (S3 caps it at 1000). */
+  listPageSize?: number;
+  /** Incomplete multipart uploads under the prefix older than this are aborted by checkWritable. Default 24 h. */
+  staleUploadMs?: number;
+  env?: NodeJS.ProcessEnv;
+}
+
+const MIB = 1024 * 1024;
+const PROBE_PREFIX = '.gantry-probe-';
+const CREDENTIAL_ERRORS = new Set(['InvalidAccessKeyId', 'SignatureDoesNotMatch', 'ExpiredToken', 'InvalidToken', 'TokenRefreshRequired', 'InvalidClientTokenId', 'Forbidden']);
+const REGION_ERRORS = new Set(['PermanentRedirect', 'AuthorizationHeaderMalformed', 'IllegalLocationConstraintException']);
+const NETWORK_CODES = new Set(['ECONNREFUSED', 'ECONNRESET', 'ECONNABORTED', 'EPIPE', 'ETIMEDOUT', 'ENOTFOUND', 'EAI_AGAIN', 'EHOSTUNREACH', 'ENETUNREACH', 'EHOSTDOWN', 'ENETDOWN']);
+
+interface SdkError {
+  name?: string;
+  code?: string;
+  message?: string;
+  errors?: { code?: string }[];
+  $metadata?: { httpStatusCode?: number; attempts?: number };
+}
+
+/** A server-side failure that outlasted the SDK's retries: transient, so not a UserError. */
+export class S3UnavailableError extends Error {
+  constructor(message: string, cause: unknown) {
+    super(message, { cause });
+    this.name = 'S3UnavailableError';
+  }
+}
+
+export class S3Store implements ArtifactStore {
+  readonly url: string;
+  readonly bucket: string;
+  readonly prefix: string;
+  private readonly keyPrefix: string;
+  private readonly endpoint?: string;
+  private readonly forcePathStyle: boolean;
+  private readonly maxAttempts: number;
+  private readonly partSize: number;
+  private readonly queueSize: number;
+  private readonly listPageSize?: number;
+  private readonly staleUploadMs: number;
+  private readonly whenRequiredChecksums: boolean;
+  private region?: string;
+  private clientP?: Promise<S3Client>;
+  /** Multipart uploads whose abort could not reach the server; retried by checkWritable and putFile. */
+  private readonly orphans = new Map<string, string>();
+
+  constructor(location: string | S3Location, private readonly opts: S3StoreOptions = {}) {
+    const loc = typeof location === 'string' ? parseS3Url(location) : location;
+    this.bucket = loc.bucket;
+    this.prefix = loc.prefix;
+    this.keyPrefix = loc.prefix ? `${loc.prefix}/` : '';
+    this.url = s3Url(loc);
+    const parsed = envSchema.safeParse(opts.env ?? process.env);
+    if (!parsed.success) {
+      const i = parsed.error.issues[0];
+      throw new UserError(`invalid environment variable ${String(i.path[0])}: ${i.message}`);
+    }
+    const env = parsed.data;
+    this.endpoint = opts.endpoint ?? env.AWS_ENDPOINT_URL_S3 ?? env.AWS_ENDPOINT_URL;
+    const pathStyleEnv = env.GANTRY_S3_FORCE_PATH_STYLE === undefined ? undefined : env.GANTRY_S3_FORCE_PATH_STYLE === '1' || env.GANTRY_S3_FORCE_PATH_STYLE === 'true';
+    // MinIO and Ceph rarely have wildcard DNS for virtual-host buckets.
+    this.forcePathStyle = opts.forcePathStyle ?? pathStyleEnv ?? this.endpoint !== undefined;
+    this.region = opts.region ?? env.AWS_REGION ?? env.AWS_DEFAULT_REGION;
+    this.maxAttempts = opts.maxAttempts ?? env.AWS_MAX_ATTEMPTS ?? 5;
+    this.partSize = Math.max(5 * MIB, opts.partSize ?? 8 * MIB);
+    this.queueSize = Math.max(1, opts.queueSize ?? 2);
+    this.listPageSize = opts.listPageSize;
+    this.staleUploadMs = opts.staleUploadMs ?? 24 * 3600_000;
+    // S3-compatible servers often reject the SDK's default aws-chunked CRC32 uploads; AWS itself takes both.
+    this.whenRequiredChecksums = this.endpoint !== undefined && env.AWS_REQUEST_CHECKSUM_CALCULATION === undefined;
+  }
+
+  /** The object key of an artifact key. */
+  private objectKey(key: string): string {
+    return this.keyPrefix + checkKey(key);
+  }
+
+  private get host(): string {
+    if (this.endpoint) return new URL(this.endpoint).host;
+    return `s3.${this.region ?? 'us-east-1'}.amazonaws.com`;
+  }
+
+  private client(): Promise<S3Client> {
+    return (this.clientP ??= this.makeClient());
+  }
+
+  private async makeClient(): Promise<S3Client> {
+    const { S3Client } = await loadSdk();
+    if (!this.region) {
+      // The SDK's own region chain (AWS_PROFILE's config file); S3 does not need one, so default it.
+      const probe = new S3Client({});
+      this.region = await probe.config.region().catch(() => 'us-east-1');
+      probe.destroy();
+    }
+    const custom = this.endpoint !== undefined;
+    return new S3Client({
+      region: this.region,
+      endpoint: this.endpoint,
+      forcePathStyle: this.forcePathStyle,
+      credentials: this.opts.credentials,
+      followRegionRedirects: !custom,
+      retryMode: 'standard',
+      maxAttempts: this.maxAttempts,
+      requestHandler: {
+        connectionTimeout: this.opts.connectionTimeoutMs ?? 5_000,
+        socketTimeout: this.opts.socketTimeoutMs ?? 30_000,
+        requestTimeout: this.opts.requestTimeoutMs ?? 15 * 60_000,
+        throwOnRequestTimeout: true,
+      },
+      ...(this.whenRequiredChecksums ? { requestChecksumCalculation: 'WHEN_REQUIRED', responseChecksumValidation: 'WHEN_REQUIRED' } : {}),
+    });
+  }
+
+  /** Run one SDK call, turning its failures into errors that say what to do. */
+  private async call<T>(what: string, key: string | undefined, fn: (c: S3Client, s: S3Sdk) => Promise<T>): Promise<T> {
+    const [c, s] = await Promise.all([this.client(), loadSdk()]);
+    try {
+      return await fn(c, s);
+    } catch (e) {
+      throw this.explain(e, what, key);
+    }
+  }
+
+  private explain(e: unknown, what: string, key?: string): unknown {
+    if (!(e instanceof Error) || e.name === 'UserError' || e instanceof NotFoundError) return e;
+    const err = e as SdkError;
+    const name = err.name ?? 'Error';
+    const status = err.$metadata?.httpStatusCode;
+    const attempts = err.$metadata?.attempts;
+    const tries = attempts && attempts > 1 ? ` after ${attempts} attempts` : '';
+    // No `cause` on credential errors: the SDK's exception carries the access key id and the string signed.
+    if (CREDENTIAL_ERRORS.has(name) || (status === 403 && name !== 'AccessDenied')) {
+      return new UserError(`S3 rejected the credentials for bucket '${this.bucket}' (${name})`, { hint: 'check AWS_ACCESS_KEY_ID / AWS_SECRET_ACCESS_KEY or AWS_PROFILE' });
+    }
+    if (name === 'AccessDenied') {
+      return new UserError(`S3 denied access to ${this.url} (AccessDenied)`, { hint: 'the credentials (AWS_ACCESS_KEY_ID / AWS_PROFILE) need read, write, list and delete rights on this bucket and prefix' });
+    }
+    if (name === 'CredentialsProviderError') {
+      return new UserError(`no AWS credentials found for bucket '${this.bucket}'`, { hint: 'set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY, or AWS_PROFILE' });
+    }
+    if (name === 'NoSuchBucket') {
+      return new UserError(`S3 bucket '${this.bucket}' does not exist${this.endpoint ? ` at ${this.host}` : ''}`, { hint: 'create it, or point GANTRY_STORE at an existing bucket' });
+    }
+    if (REGION_ERRORS.has(name)) {
+      return new UserError(`S3 bucket '${this.bucket}' is not in region ${this.region ?? 'us-east-1'} (${name})`, { hint: "set AWS_REGION to the bucket's region" });
+    }
+    const code = err.code ?? err.errors?.find((x) => x.code)?.code;
+    if ((code && NETWORK_CODES.has(code)) || name === 'TimeoutError' || /socket hang up/i.test(err.message ?? '')) {
+      return new UserError(`cannot reach S3 endpoint ${this.host} (${code ?? name}${tries})`, {
+        hint: this.endpoint ? 'check AWS_ENDPOINT_URL_S3 / AWS_ENDPOINT_URL and that the server is up' : 'check the network connection',
+        cause: e,
+      });
+    }
+    if (status !== undefined && status >= 500) {
+      return new S3UnavailableError(`S3 endpoint ${this.host} failed to ${what}${key ? ` '${key}'` : ''}: HTTP ${status} ${name}${tries}`, e);
+    }
+    if (err.$metadata) {
+      return new Error(`S3 failed to ${what}${key ? ` '${key}'` : ''} in ${this.url}: ${name}${status ? ` (HTTP ${status})` : ''}`, { cause: e });
+    }
+    return e; // not the SDK's (a local file, a changed source): as it is
+  }
+
+  async checkWritable(): Promise<void> {
+    const probe = `${this.keyPrefix}${PROBE_PREFIX}${randomBytes(6).toString('hex')}`;
+    await this.call('write a probe object to', undefined, async (c, s) => {
+      await c.send(new s.PutObjectCommand({ Bucket: this.bucket, Key: probe, Body: 'probe', Metadata: { sha256: sha256Hex('probe') } }));
+      await c.send(new s.DeleteObjectCommand({ Bucket: this.bucket, Key: probe }));
+    });
+    await this.abortIncompleteUploads(this.staleUploadMs).catch(() => {}); // housekeeping, never a reason to fail a run
+  }
+
+  async put(key: string, data: Uint8Array | string): Promise<ArtifactRef> {
+    const Key = this.objectKey(key);
+    const bytes = typeof data === 'string' ? Buffer.from(data, 'utf8') : data;
+    const sha256 = sha256Hex(bytes);
+    // A PutObject is atomic on S3: readers see the old object or the whole new one.
+    await this.call('write', key, (c, s) => c.send(new s.PutObjectCommand({ Bucket: this.bucket, Key, Body: bytes, ContentLength: bytes.byteLength, Metadata: { sha256 } })));
+    return { key, sha256, size: bytes.byteLength };
+  }
+
+  async putFile(key: string, path: string): Promise<ArtifactRef> {
+    const Key = this.objectKey(key);
+    // The sha256 goes into the object's metadata, which a multipart upload fixes at its start: hash
+    // the file first (streamed), then hash it again as it is sent and fail the upload before it
+    // completes if the two differ (the file changed underneath).
+    const { sha256, size } = await hashFile(path);
+    const [c, { Upload }] = await Promise.all([this.client(), import('@aws-sdk/lib-storage')]);
+    await this.reapOrphans();
+    const where = `${this.url}/${key}`;
+    const source = createReadStream(path);
+    const again = createHash('sha256');
+    let seen = 0;
+    const body = new Transform({
+      transform(chunk: Buffer, _enc, done) {
+        again.update(chunk);
+        seen += chunk.byteLength;
+        done(null, chunk);
+      },
+      flush(done) {
+        const ok = seen === size && again.digest('hex') === sha256;
+        done(ok ? null : new Error(`'${path}' changed while it was being uploaded to ${where}`));
+      },
+    });
+    source.on('error', (e) => body.destroy(e));
+    source.pipe(body);
+    const upload = new Upload({
+      client: c,
+      params: { Bucket: this.bucket, Key, Body: body, ContentLength: size, Metadata: { sha256 } },
+      partSize: this.partSize,
+      queueSize: this.queueSize,
+      leavePartsOnError: true, // we abort ourselves, below, and remember what could not be aborted
+    });
+    try {
+      await upload.done();
+    } catch (e) {
+      source.destroy();
+      body.destroy();
+      // Until CompleteMultipartUpload succeeds nothing is visible at Key; aborting frees the parts.
+      if (upload.uploadId) await this.abortUpload(Key, upload.uploadId);
+      throw this.explain(e, 'upload', key);
+    }
+    return { key, sha256, size };
+  }
+
+  async get(key: string): Promise<Uint8Array> {
+    const Key = this.objectKey(key);
+    return this.call('read', key, async (c, s) => {
+      try {
+        const out = await c.send(new s.GetObjectCommand({ Bucket: this.bucket, Key }));
+        return await out.Body!.transformToByteArray();
+      } catch (e) {
+        if ((e as SdkError).name === 'NoSuchKey') throw new NotFoundError(key, this.url);
+        throw e;
+      }
+    });
+  }
+
+  async getStream(key: string): Promise<Readable> {
+    const Key = this.objectKey(key);
+    return this.call('read', key, async (c, s) => {
+      try {
+        const out = await c.send(new s.GetObjectCommand({ Bucket: this.bucket, Key }));
+        if (!(out.Body instanceof Readable)) throw new Error(`S3 returned no stream for '${key}'`);
+        return out.Body;
+      } catch (e) {
+        if ((e as SdkError).name === 'NoSuchKey') throw new NotFoundError(key, this.url);
+        throw e;
+      }
+    });
+  }
+
+  async exists(key: string): Promise<boolean> {
+    const Key = this.objectKey(key);
+    return this.call('check', key, async (c, s) => {
+      try {
+        await c.send(new s.HeadObjectCommand({ Bucket: this.bucket, Key }));
+        return true;
+      } catch (e) {
+        const err = e as SdkError;
+        if (err.name === 'NotFound' || err.name === 'NoSuchKey' || err.$metadata?.httpStatusCode === 404) return false;
+        throw e;
+      }
+    });
+  }
+
+  async list(prefix: string): Promise<string[]> {
+    const under = prefix.replace(/\/$/, '');
+    const Prefix = under ? `${this.objectKey(under)}/` : this.keyPrefix;
+    const out: string[] = [];
+    let token: string | undefined;
+    do {
+      const page = await this.call('list', prefix || undefined, (c, s) =>
+        c.send(new s.ListObjectsV2Command({ Bucket: this.bucket, Prefix, ContinuationToken: token, MaxKeys: this.listPageSize })),
+      );
+      for (const o of page.Contents ?? []) {
+        const rel = o.Key?.slice(this.keyPrefix.length);
+        if (rel && isKey(rel)) out.push(rel); // probes and foreign objects are not artifacts
+      }
+      if (page.IsTruncated && !page.NextContinuationToken) throw new Error(`S3 listing of ${this.url} was truncated without a continuation token`);
+      token = page.IsTruncated ? page.NextContinuationToken : undefined;
+    } while (token);
+    return out.sort();
+  }
+
+  async delete(key: string): Promise<void> {
+    const Key = this.objectKey(key);
+    await this.call('delete', key, (c, s) => c.send(new s.DeleteObjectCommand({ Bucket: this.bucket, Key })));
+  }
+
+  /**
+   * Abort incomplete multipart uploads under the prefix started more than `olderThanMs` ago, and
+   * any this process could not abort earlier. Their parts are invisible but billed. A bucket
+   * lifecycle rule (AbortIncompleteMultipartUpload) does the same on AWS.
+   */
+  async abortIncompleteUploads(olderThanMs: number): Promise<number> {
+    await this.reapOrphans();
+    const cutoff = Date.now() - olderThanMs;
+    let aborted = 0;
+    let KeyMarker: string | undefined;
+    let UploadIdMarker: string | undefined;
+    for (;;) {
+      const page = await this.call('list the incomplete uploads of', undefined, (c, s) =>
+        c.send(new s.ListMultipartUploadsCommand({ Bucket: this.bucket, Prefix: this.keyPrefix, KeyMarker, UploadIdMarker })),
+      );
+      for (const u of page.Uploads ?? []) {
+        if (u.Key && u.UploadId && (!u.Initiated || u.Initiated.getTime() <= cutoff)) {
+          if (await this.abortUpload(u.Key, u.UploadId)) aborted++;
+        }
+      }
+      if (!page.IsTruncated || !page.NextKeyMarker) return aborted;
+      KeyMarker = page.NextKeyMarker;
+      UploadIdMarker = page.NextUploadIdMarker;
+    }
+  }
+
+  /** True when the upload is gone; otherwise it is remembered and retried later. */
+  private async abortUpload(Key: string, UploadId: string): Promise<boolean> {
+    const [c, s] = await Promise.all([this.client(), loadSdk()]);
+    try {
+      await c.send(new s.AbortMultipartUploadCommand({ Bucket: this.bucket, Key, UploadId }));
+    } catch (e) {
+      if ((e as SdkError).name !== 'NoSuchUpload') {
+        this.orphans.set(UploadId, Key);
+        return false;
+      }
+    }
+    this.orphans.delete(UploadId);
+    return true;
+  }
+
+  private async reapOrphans(): Promise<void> {
+    for (const [id, key] of [...this.orphans]) await this.abortUpload(key, id);
+  }
+
+  /** Release the client's sockets (tests, short-lived tools). */
+  async close(): Promise<void> {
+    if (this.clientP) (await this.clientP.catch(() => undefined))?.destroy();
+    this.clientP = undefined;
+  }
+}
+
+function isKey(rel: string): boolean {
+  try {
+    checkKey(rel);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+async function hashFile(path: string): Promise<{ sha256: string; size: number }> {
+  const hash = createHash('sha256');
+  let size = 0;
+  for await (const chunk of createReadStream(path) as AsyncIterable<Buffer>) {
+    hash.update(chunk);
+    size += chunk.byteLength;
+  }
+  return { sha256: hash.digest('hex'), size };
+}
