@@ -71,15 +71,7 @@ export async function recordTrial(store: ArtifactStore, catalog: Catalog, trialI
   const train = byKind.get('train');
   const evaluate = byKind.get('evaluate');
 
-  const metrics: TrialRows['metrics'] = [];
-  if (train?.status === 'done' && train.artifacts['metrics.json']) {
-    const points = JSON.parse(Buffer.from(await getVerified(store, train.artifacts['metrics.json'])).toString('utf8')) as MetricPoint[];
-    for (const p of points) metrics.push({ name: p.name, step: p.step, value: p.value, time: p.time ?? null });
-  }
-  if (evaluate?.status === 'done') {
-    const time = evaluate.finishedAt ? Date.parse(evaluate.finishedAt) : null;
-    for (const [name, value] of Object.entries((evaluate.output?.metrics ?? {}) as Record<string, number>)) metrics.push({ name, step: 0, value, time });
-  }
+  const metrics = await metricsFromRecords(store, byKind);
 
   const scores: TrialRows['scores'] = [];
   const scored = byKind.get('score');
@@ -130,6 +122,30 @@ export async function recordTrial(store: ArtifactStore, catalog: Catalog, trialI
     scores,
   });
   return status;
+}
+
+/**
+ * A trial's metric points as the store holds them: the training curve of its train step and the
+ * evaluate step's metrics at step 0. The catalog and the MLflow mirror both take them from here.
+ */
+export async function trialMetrics(store: ArtifactStore, steps: { key: string }[]): Promise<TrialRows['metrics']> {
+  const records = await Promise.all(steps.map((s) => readRecord(store, s.key)));
+  return metricsFromRecords(store, new Map(records.filter((r): r is StepRecord => !!r).map((r) => [r.kind, r])));
+}
+
+async function metricsFromRecords(store: ArtifactStore, byKind: Map<string, StepRecord>): Promise<TrialRows['metrics']> {
+  const metrics: TrialRows['metrics'] = [];
+  const train = byKind.get('train');
+  const evaluate = byKind.get('evaluate');
+  if (train?.status === 'done' && train.artifacts['metrics.json']) {
+    const points = JSON.parse(Buffer.from(await getVerified(store, train.artifacts['metrics.json'])).toString('utf8')) as MetricPoint[];
+    for (const p of points) metrics.push({ name: p.name, step: p.step, value: p.value, time: p.time ?? null });
+  }
+  if (evaluate?.status === 'done') {
+    const time = evaluate.finishedAt ? Date.parse(evaluate.finishedAt) : null;
+    for (const [name, value] of Object.entries((evaluate.output?.metrics ?? {}) as Record<string, number>)) metrics.push({ name, step: 0, value, time });
+  }
+  return metrics;
 }
 
 /** Dotted leaves of a config: {model: {lr: 1}} → [['model.lr', 1]]. Arrays are leaves. */

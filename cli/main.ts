@@ -14,6 +14,11 @@ import { loadStudy } from './load-study.js';
 import { Progress } from './progress.js';
 import { render, type Format } from './format.js';
 import { studyStatus } from './status.js';
+import { MlflowMirror } from '../infra/mlflow/mirror.js';
+import { mlflowTracker } from '../infra/mlflow/tracker.js';
+import { createRequire } from 'node:module';
+
+const CODE_VERSION = `gantry@${(createRequire(import.meta.url)('../../package.json') as { version: string }).version}`;
 
 const EXIT = { ok: 0, failed: 1, usage: 2, interrupted: 130 } as const;
 let verbose = false;
@@ -72,7 +77,12 @@ program
     };
     process.on('SIGINT', onSigint);
     process.on('SIGTERM', onSigint);
+    // The MLflow mirror, when MLFLOW_TRACKING_URI is set: fed through a durable outbox, so the run
+    // never waits on MLflow; what is not sent by the end waits for the next run or `gantry sync mlflow`.
+    const mirror = MlflowMirror.fromEnv(join(cfg.home, 'mlflow'), { log: (line) => process.stderr.write(`${line}\n`) });
+    mirror?.start();
     const summary = await runEmbedded(study, {
+      tracker: mirror && mlflowTracker(mirror, { codeVersion: CODE_VERSION }),
       store,
       catalogPath: cfg.catalogPath,
       lockPath: join(cfg.home, 'run.lock'),
@@ -82,8 +92,13 @@ program
       signal: abort.signal,
       onEvent: progress.handle,
       backend: o.backend ?? cfg.backend,
-    }).finally(() => {
+    }).finally(async () => {
       progress.finish();
+      if (mirror) {
+        await mirror.close({ flushTimeoutMs: 10_000 });
+        const left = mirror.pending();
+        if (left) process.stderr.write(`mlflow: ${left} items not yet sent; they go with the next run or 'gantry sync mlflow'\n`);
+      }
       process.off('SIGINT', onSigint);
       process.off('SIGTERM', onSigint);
     });
@@ -151,6 +166,31 @@ catalog
     const cfg = loadConfig();
     const n = await rebuildCatalog(openStore(cfg.storeUrl), cfg.catalogPath);
     process.stdout.write(`catalog ${cfg.catalogPath} rebuilt: ${n.studies} studies, ${n.trials} trials\n`);
+  });
+
+const sync = program.command('sync').description('send what is pending to external trackers');
+sync
+  .command('mlflow')
+  .description('flush the MLflow outbox (MLFLOW_TRACKING_URI) until nothing is pending')
+  .option('--timeout <s>', 'give up after this many seconds', positiveNumber, 300)
+  .action(async (o: { timeout: number }) => {
+    const cfg = loadConfig();
+    const mirror = MlflowMirror.fromEnv(join(cfg.home, 'mlflow'), { log: (line) => process.stderr.write(`${line}\n`) });
+    if (!mirror) throw new UserError('MLFLOW_TRACKING_URI is not set', { hint: 'export MLFLOW_TRACKING_URI=http://host:5000' });
+    const deadline = Date.now() + o.timeout * 1000;
+    let sent = 0;
+    try {
+      for (;;) {
+        const r = await mirror.flush();
+        sent += r.sent;
+        if (r.pending === 0) break;
+        if (Date.now() > deadline) throw new UserError(`mlflow: ${r.pending} items still pending after ${o.timeout}s${r.error ? `: ${r.error}` : ''}`);
+        if (r.error) await new Promise((res) => setTimeout(res, 2000));
+      }
+    } finally {
+      await mirror.close({ flushTimeoutMs: 0 });
+    }
+    process.stdout.write(`mlflow: ${sent} items sent, nothing pending\n`);
   });
 
 program

@@ -7,7 +7,7 @@
 import { hostname } from 'node:os';
 import { STEPS } from '../../activities/index.js';
 import type { CheckpointPolicy } from '../../activities/context.js';
-import { recordStudy, recordTrial, saveStudy, saveTrial, trialStatus, type TrialStatus } from '../../activities/record.js';
+import { recordStudy, recordTrial, saveStudy, saveTrial, trialMetrics, trialStatus, type TrialStatus } from '../../activities/record.js';
 import type { StepCall } from '../../experiments/plan.js';
 import { Catalog } from '../catalog.js';
 import { CancelledError, isUserError, oneLine } from '../errors.js';
@@ -53,8 +53,8 @@ export interface EmbeddedOptions {
 export interface TrialTracker {
   trialStarted(trial: PlannedTrial, study: string): void;
   metrics(trialId: string, points: MetricPoint[]): void;
-  /** Called once the trial's rows are final in the store; `store` lets the tracker read its results. */
-  trialEnded(trialId: string, status: TrialStatus): void;
+  /** Called when a trial ends, with every metric point the store holds for it (what the catalog gets). */
+  trialEnded(trialId: string, status: TrialStatus, points: MetricPoint[]): void;
 }
 
 export interface TrialOutcome {
@@ -128,7 +128,10 @@ class Run {
     const status = r.ok ? 'done' : trialStatus([await readRecord(this.opts.store, trial.steps[r.failedAt!].key)]).status;
     // The catalog mirrors the store; a trial is indexed whether it finished or not.
     this.recorder.add(trial.id, status);
-    this.opts.tracker?.trialEnded(trial.id, status);
+    if (this.opts.tracker) {
+      const points = (await trialMetrics(this.opts.store, trial.steps)).map((p) => ({ ...p, time: p.time ?? undefined }));
+      this.opts.tracker.trialEnded(trial.id, status, points);
+    }
     const outcome = { trialId: trial.id, status, error: r.ok ? null : oneLine(r.error), metrics: r.metrics };
     this.emit({ type: 'trial-end', ...outcome });
     return outcome;
