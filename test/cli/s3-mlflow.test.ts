@@ -6,12 +6,13 @@
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { rm } from 'node:fs/promises';
+import { readdir, readFile, rm, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import { REPO_ROOT, runCli, startCli, tempHome } from '../helpers.js';
 import { S3TestServer } from '../infra/s3-server.js';
 import { MlflowContractServer } from '../infra/mlflow-contract-server.js';
 
+const TOKEN = 'mlflow-token-7f3a9c';
 const QUICK = ['--set', 'model.iterations=20', '--set', 'model.scoreRestarts=1', '--set', 'model.scoreIterations=2'];
 const COUNTS = 'SELECT t.trial_id, count(m.name) AS n FROM trials t LEFT JOIN metrics m USING (trial_id) GROUP BY t.trial_id ORDER BY 1';
 
@@ -32,16 +33,18 @@ function assertMirrored(mlflow: MlflowContractServer, counts: { trial_id: string
 
 test('quickstart on S3 with the MLflow mirror: one run per trial, metric counts equal the catalog, even across an MLflow outage', { timeout: 300_000 }, async (t) => {
   const s3 = await S3TestServer.start();
-  const mlflow = await MlflowContractServer.create();
+  const mlflow = await MlflowContractServer.create({ token: TOKEN });
   t.after(async () => {
     await mlflow.close();
     await s3.stop();
   });
   const home = await tempHome();
-  const env = { ...s3.env('studies'), MLFLOW_TRACKING_URI: mlflow.url, GANTRY_HOME: home };
+  const env = { ...s3.env('studies'), MLFLOW_TRACKING_URI: mlflow.url, MLFLOW_TRACKING_TOKEN: TOKEN, GANTRY_HOME: home };
+  const outputs: string[] = [];
 
   const first = await runCli(['run', 'quickstart', ...QUICK, '--set', 'seeds=[0]'], env, REPO_ROOT);
   assert.equal(first.code, 0, first.stderr);
+  outputs.push(first.stdout, first.stderr);
   const counts = await catalogCounts(env);
   assert.equal(counts.length, 5);
   assert.ok(counts.every((c) => c.n > 0));
@@ -57,6 +60,7 @@ test('quickstart on S3 with the MLflow mirror: one run per trial, metric counts 
   });
   const r2 = await second.done;
   assert.equal(r2.code, 0, r2.stderr);
+  outputs.push(r2.stdout, r2.stderr);
   assert.ok(stopped, 'MLflow was never stopped');
   await stopped;
   assert.match(r2.stderr, /mlflow: \d+ items not yet sent/);
@@ -67,6 +71,7 @@ test('quickstart on S3 with the MLflow mirror: one run per trial, metric counts 
   await mlflow.start();
   const sync = await runCli(['sync', 'mlflow'], env);
   assert.equal(sync.code, 0, sync.stderr);
+  outputs.push(sync.stdout, sync.stderr);
   assert.match(sync.stdout, /nothing pending/);
   assertMirrored(mlflow, all);
   const again = await runCli(['sync', 'mlflow'], env);
@@ -78,4 +83,20 @@ test('quickstart on S3 with the MLflow mirror: one run per trial, metric counts 
   const rebuilt = await runCli(['catalog', 'rebuild'], env);
   assert.equal(rebuilt.code, 0, rebuilt.stderr);
   assert.deepEqual(await catalogCounts(env), all);
+
+  // No secret anywhere: output, catalog, store objects, MLflow params and tags.
+  for (const table of ['studies', 'trials', 'params', 'steps', 'artifacts', 'lineage']) {
+    const q = await runCli(['query', `SELECT * FROM ${table}`, '--format', 'csv'], env);
+    outputs.push(q.stdout);
+  }
+  for (const f of await readdir(s3.directory, { recursive: true })) {
+    const path = join(s3.directory, f);
+    if ((await stat(path)).isFile() && (await stat(path)).size < 1_000_000) outputs.push(await readFile(path, 'utf8'));
+  }
+  for (const id of all.map((c) => c.trial_id)) {
+    const run = mlflow.run(mlflow.runsWithTag('gantry.trial_id', id)[0])!;
+    outputs.push(JSON.stringify(run.params), JSON.stringify(run.tags));
+  }
+  const text = outputs.join('\n');
+  for (const secret of [TOKEN, s3.env().AWS_SECRET_ACCESS_KEY, s3.env().AWS_ACCESS_KEY_ID]) assert.ok(!text.includes(secret), `a secret leaked: ${secret}`);
 });
