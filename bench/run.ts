@@ -1,10 +1,12 @@
 /** `npm run bench`: runs each benchmark in turn and prints its figures against targets (no assertions). */
 import { benchExecutorOverhead } from './executor-overhead.js';
 import { benchMetricsIngest } from './metrics-ingest.js';
+import { benchMlflowThroughput } from './mlflow-throughput.js';
 
 const BENCHES: [string, () => Promise<void>][] = [
   ['executor overhead', benchExecutorOverhead],
   ['metrics ingest + queries', benchMetricsIngest],
+  ['mlflow throughput', benchMlflowThroughput],
 ];
 
 let crashed = 0;
