@@ -82,7 +82,7 @@ program
     const mirror = MlflowMirror.fromEnv(join(cfg.home, 'mlflow'), { log: (line) => process.stderr.write(`${line}\n`) });
     mirror?.start();
     const summary = await runEmbedded(study, {
-      tracker: mirror && mlflowTracker(mirror, { codeVersion: CODE_VERSION }),
+      tracker: mirror && mlflowTracker(mirror, { codeVersion: CODE_VERSION, filesDir: join(cfg.home, 'mlflow', 'files') }),
       store,
       catalogPath: cfg.catalogPath,
       lockPath: join(cfg.home, 'run.lock'),

@@ -6,11 +6,19 @@
  */
 import type { TrialTracker } from '../executor/embedded.js';
 import type { PlannedTrial } from '../executor/prepare.js';
+import { mkdirSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { mlflowStatusOf, type MlflowMirror } from './mirror.js';
 
-export function mlflowTracker(mirror: MlflowMirror, o: { codeVersion?: string; backend?: string } = {}): TrialTracker {
+/**
+ * `filesDir`, when given, receives a small summary file per ended trial (its config, step keys,
+ * status and final metrics), uploaded as the run's artifact `gantry/trial.json`.
+ */
+export function mlflowTracker(mirror: MlflowMirror, o: { codeVersion?: string; backend?: string; filesDir?: string } = {}): TrialTracker {
+  const started = new Map<string, PlannedTrial>();
   return {
     trialStarted(trial: PlannedTrial, study: string) {
+      started.set(trial.id, trial);
       const config = trial.config as unknown as Record<string, unknown>;
       const seed = config.seed as number | undefined;
       const cell = Object.entries(trial.cell)
@@ -33,6 +41,19 @@ export function mlflowTracker(mirror: MlflowMirror, o: { codeVersion?: string; b
     },
     trialEnded(trialId, status, points) {
       mirror.enqueueMetrics(trialId, points);
+      const trial = started.get(trialId);
+      if (o.filesDir && trial) {
+        const final: Record<string, number> = {};
+        for (const p of [...points].sort((a, b) => a.step - b.step)) final[p.name] = p.value;
+        const file = join(o.filesDir, `${trialId}.json`);
+        try {
+          mkdirSync(o.filesDir, { recursive: true });
+          writeFileSync(file, JSON.stringify({ trialId, status, config: trial.config, cell: trial.cell, steps: trial.steps.map((s) => ({ kind: s.kind, key: s.key })), finalMetrics: final }, null, 1));
+          mirror.enqueueArtifact(trialId, 'gantry/trial.json', file);
+        } catch {
+          // A summary the disk refused is not worth failing a trial over; metrics and status still go.
+        }
+      }
       mirror.enqueueStatus(trialId, mlflowStatusOf(status));
     },
   };
