@@ -4,25 +4,21 @@
  * Every step's state goes to the durable ledger before and after it runs, so re-running the same
  * command after any interruption skips what is done and resumes what was cut off.
  */
-import { hostname } from 'node:os';
-import { STEPS } from '../../activities/index.js';
 import type { CheckpointPolicy } from '../../activities/context.js';
-import { recordStudy, recordTrial, saveStudy, saveTrial, trialMetrics, trialStatus, type TrialStatus } from '../../activities/record.js';
+import { recordStudy, recordTrial, trialMetrics, trialStatus, type TrialStatus } from '../../activities/record.js';
 import type { StepCall } from '../../experiments/plan.js';
 import { Catalog } from '../catalog.js';
 import { CancelledError, isUserError, oneLine } from '../errors.js';
-import { listRecords, readRecord, writeRecord, type StepRecord } from '../ledger.js';
+import { listRecords, readRecord, type StepRecord } from '../ledger.js';
 import { explainNewStep } from './explain.js';
 import { studyWorkflow } from '../../workflows/study.js';
 import { trialWorkflow } from '../../workflows/trial.js';
-import type { ArtifactRef, ArtifactStore } from '../store/store.js';
+import type { ArtifactStore } from '../store/store.js';
 import type { MetricPoint } from '../../models/detector.js';
 import { acquireLock } from './lock.js';
-import { stepContext } from './step-context.js';
+import { runStepAttempt, stepRunner, type StepRunner } from './step-attempt.js';
 import { StepPool } from './step-pool.js';
-
-const HEAVY = new Set(['train', 'score']);
-import type { PlannedTrial, PreparedStudy } from './prepare.js';
+import { registerStudy, type PlannedTrial, type PreparedStudy } from './prepare.js';
 
 export type ExecEvent =
   | { type: 'start'; study: string; trials: number; steps: number }
@@ -89,6 +85,7 @@ class Run {
   private stepsRun = 0;
   private stepsCached = 0;
   private readonly pool: StepPool;
+  private readonly runner: StepRunner;
   private readonly recorder: CatalogRecorder;
 
   constructor(private readonly study: PreparedStudy, private readonly opts: EmbeddedOptions) {
@@ -96,18 +93,12 @@ class Run {
     this.policy = { everyIterations: 50, everyMinutes: 5, keep: 2, ...opts.checkpoint };
     this.recorder = new CatalogRecorder((fn) => this.withCatalog(fn), opts.store);
     this.pool = new StepPool(Math.max(1, opts.concurrency ?? 1), opts.store.url, opts.backend);
+    this.runner = stepRunner(opts.store, this.policy, () => this.pool);
   }
 
   async execute(): Promise<RunSummary> {
     const { store } = this.opts;
-    const now = new Date().toISOString();
-    for (const t of this.study.trials) {
-      await saveTrial(store, { id: t.id, study: this.study.study, cellId: t.cellId, cell: t.cell, config: t.config as unknown as Record<string, unknown>, steps: t.steps.map((s) => ({ kind: s.kind, key: s.key })), createdAt: now });
-    }
-    await saveStudy(store, {
-      study: this.study.study, version: this.study.version, description: this.study.description, profile: this.study.profile ?? null,
-      axes: this.study.axes, seeds: this.study.seeds, trials: this.study.trials.map((t) => t.id), updatedAt: now,
-    });
+    await registerStudy(store, this.study, new Date().toISOString());
     await this.withCatalog((c) => recordStudy(store, c, this.study.study));
     this.emit({ type: 'start', study: this.study.study, trials: this.study.trials.length, steps: this.study.uniqueSteps });
 
@@ -164,71 +155,30 @@ class Run {
 
   private async executeStep(call: StepCall, trialId: string): Promise<StepRecord> {
     const { store } = this.opts;
-    const prev = await readRecord(store, call.key);
-    if (prev?.status === 'done' && (await this.outputsIntact(prev))) {
-      this.stepsCached++;
-      this.emit({ type: 'step-done', trialId, kind: call.kind, key: call.key, cached: true, durationMs: 0 });
-      return prev;
-    }
-    let reason = !prev
-      ? await this.explain(call)
-      : prev.status === 'done'
-        ? 'outputs missing or corrupt'
-        : prev.status === 'failed'
-          ? `previous run failed: ${prev.error ?? ''}`
-          : 'previous attempt was interrupted';
-    let attempt = prev?.attempt ?? 0;
+    const signal = this.opts.signal ?? new AbortController().signal;
     const maxAttempts = 1 + (this.opts.retries ?? 2);
+    const step = { trialId, kind: call.kind, key: call.key };
     for (let tries = 1; ; tries++) {
-      attempt++;
-      const started = Date.now();
-      const rec: StepRecord = {
-        key: call.key, kind: call.kind, version: call.version, params: call.params, inputs: call.inputs,
-        status: 'running', attempt, reason, startedAt: new Date(started).toISOString(), artifacts: {}, pid: process.pid, host: hostname(),
-      };
-      await writeRecord(store, rec);
-      this.emit({ type: 'step-start', trialId, kind: call.kind, key: call.key, reason });
-      const written: Record<string, ArtifactRef> = {};
-      const resumeWrites: Promise<void>[] = [];
-      const host = {
-        signal: this.opts.signal ?? new AbortController().signal,
-        progress: (done: number, total: number) => this.emit({ type: 'step-progress', trialId, kind: call.kind, key: call.key, done, total }),
-        resumed: (iteration: number) => {
-          rec.resumedFrom = iteration;
-          rec.reason = `resumed from checkpoint at iteration ${iteration}`;
-          resumeWrites.push(writeRecord(store, rec));
-          this.emit({ type: 'step-start', trialId, kind: call.kind, key: call.key, reason: rec.reason });
-        },
-        wrote: (name: string, ref: ArtifactRef) => {
-          written[name] = ref;
-        },
-        log: (points: MetricPoint[]) => this.opts.tracker?.metrics(trialId, points),
-      };
       try {
-        // Compute-heavy steps run on worker threads, so trials use several cores; the rest run here.
-        const output = HEAVY.has(call.kind)
-          ? await this.pool.run(call, this.policy, host)
-          : (await STEPS[call.kind](stepContext(call, { ...host, store, policy: this.policy }), call.params)).output;
-        await Promise.all(resumeWrites);
-        const done: StepRecord = { ...rec, status: 'done', output, artifacts: written, finishedAt: new Date().toISOString(), durationMs: Date.now() - started };
-        await writeRecord(store, done);
-        this.stepsRun++;
-        this.emit({ type: 'step-done', trialId, kind: call.kind, key: call.key, cached: false, durationMs: done.durationMs! });
-        return done;
-      } catch (e) {
-        // No partial output stays visible: what this attempt wrote goes, the record says why.
-        for (const ref of Object.values(written)) await store.delete(ref.key).catch(() => {});
-        const cancelled = e instanceof CancelledError || this.opts.signal?.aborted;
-        const final = cancelled || isUserError(e) || tries >= maxAttempts;
-        await writeRecord(store, {
-          ...rec, status: cancelled ? 'interrupted' : final ? 'failed' : 'running', error: oneLine(e),
-          artifacts: {}, finishedAt: new Date().toISOString(), durationMs: Date.now() - started,
+        const r = await runStepAttempt(call, {
+          store, policy: this.policy, signal, run: this.runner,
+          explain: (c) => this.explain(c),
+          final: () => tries >= maxAttempts,
+          started: (reason) => this.emit({ type: 'step-start', ...step, reason }),
+          progress: (done, total) => this.emit({ type: 'step-progress', ...step, done, total }),
+          resumed: (iteration) => this.emit({ type: 'step-start', ...step, reason: `resumed from checkpoint at iteration ${iteration}` }),
+          log: (points) => this.opts.tracker?.metrics(trialId, points),
         });
-        if (final) throw e;
+        if (r.cached) this.stepsCached++;
+        else this.stepsRun++;
+        this.emit({ type: 'step-done', ...step, cached: r.cached, durationMs: r.record.durationMs ?? 0 });
+        return r.record;
+      } catch (e) {
+        if (e instanceof CancelledError || signal.aborted || isUserError(e) || tries >= maxAttempts) throw e;
         const delayMs = Math.round((this.opts.backoffMs ?? 500) * 2 ** (tries - 1) * (0.5 + Math.random() / 2));
-        this.emit({ type: 'step-retry', trialId, kind: call.kind, key: call.key, error: oneLine(e), attempt, delayMs });
+        const attempt = (await readRecord(store, call.key))?.attempt ?? tries;
+        this.emit({ type: 'step-retry', ...step, error: oneLine(e), attempt, delayMs });
         await new Promise((r) => setTimeout(r, delayMs));
-        reason = `retry after: ${oneLine(e)}`;
       }
     }
   }
@@ -241,10 +191,6 @@ class Run {
     return explainNewStep(call, await this.earlier);
   }
 
-  private async outputsIntact(rec: StepRecord): Promise<boolean> {
-    for (const ref of Object.values(rec.artifacts)) if (!(await this.opts.store.exists(ref.key))) return false;
-    return true;
-  }
 
 }
 

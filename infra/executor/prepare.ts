@@ -9,7 +9,9 @@ import { resolve } from 'node:path';
 import { resolveStudy, type ResolveOptions, type ResolvedStudy, type ResolvedTrial } from '../../experiments/grid.js';
 import { planTrial, type StepCall } from '../../experiments/plan.js';
 import type { StudySpec } from '../../experiments/spec.js';
+import { saveStudy, saveTrial } from '../../activities/record.js';
 import { UserError } from '../errors.js';
+import type { ArtifactStore } from '../store/store.js';
 import { idHasher } from '../hash.js';
 
 export interface PlannedTrial extends ResolvedTrial {
@@ -34,6 +36,17 @@ export async function prepareStudy(spec: StudySpec, opts: ResolveOptions): Promi
   for (const t of trials) for (const s of t.steps) if (s.locator?.path) s.locator = { ...s.locator, path: resolve(s.locator.path) };
   const unique = new Set(trials.flatMap((t) => t.steps.map((s) => s.key)));
   return { ...resolved, description: spec.description, trials, uniqueSteps: unique.size };
+}
+
+/** Write the trial and study files that the catalog and `gantry status` read; both executors do this before any step. */
+export async function registerStudy(store: ArtifactStore, study: PreparedStudy, now: string): Promise<void> {
+  for (const t of study.trials) {
+    await saveTrial(store, { id: t.id, study: study.study, cellId: t.cellId, cell: t.cell, config: t.config as unknown as Record<string, unknown>, steps: t.steps.map((s) => ({ kind: s.kind, key: s.key })), createdAt: now });
+  }
+  await saveStudy(store, {
+    study: study.study, version: study.version, description: study.description, profile: study.profile ?? null,
+    axes: study.axes, seeds: study.seeds, trials: study.trials.map((t) => t.id), updatedAt: now,
+  });
 }
 
 /** sha256 of a dataset file's content; a missing or unreadable file is the user's to fix. */
