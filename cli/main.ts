@@ -17,6 +17,9 @@ import { studyStatus } from './status.js';
 import { MlflowMirror } from '../infra/mlflow/mirror.js';
 import { mlflowTracker } from '../infra/mlflow/tracker.js';
 import { createRequire } from 'node:module';
+import { existsSync } from 'node:fs';
+import { runWorker } from '../infra/temporal/worker.js';
+import { cancelStudies, connectionFrom, runOnTemporal, signalStudies, studyRef, withConnectionOptions, workflowStatus } from './temporal.js';
 
 const CODE_VERSION = `gantry@${(createRequire(import.meta.url)('../../package.json') as { version: string }).version}`;
 
@@ -43,7 +46,7 @@ function positiveNumber(v: string): number {
 
 const program = new Command()
   .name('gantry')
-  .description('Durable, reproducible pipelines for GAN-based anomaly-detection research.\n\nSettings: GANTRY_HOME (default ./.gantry), GANTRY_STORE, GANTRY_CATALOG, GANTRY_BACKEND (tensorflow|wasm|cpu).')
+  .description('Durable, reproducible pipelines for GAN-based anomaly-detection research.\n\nSettings: GANTRY_HOME (default ./.gantry), GANTRY_STORE, GANTRY_CATALOG, GANTRY_BACKEND (tensorflow|wasm|cpu), GANTRY_EXECUTOR (embedded|temporal), TEMPORAL_ADDRESS and the other TEMPORAL_* variables.')
   .option('-v, --verbose', 'full error details and every step event')
   .hook('preAction', (cmd) => {
     verbose = !!cmd.opts().verbose;
@@ -51,7 +54,7 @@ const program = new Command()
   .showHelpAfterError('(run with --help for usage)')
   .exitOverride(); // usage errors exit 2, like other bad input
 
-program
+const run = program
   .command('run')
   .description('run a study: every trial of its grid, skipping steps already done')
   .argument('<study>', "a built-in study ('quickstart') or a study file (.json, .js, .mjs)")
@@ -62,21 +65,47 @@ program
   .option('--checkpoint-every <n>', 'training iterations between checkpoints', positiveInt, 50)
   .option('--checkpoint-minutes <m>', 'minutes between checkpoints, whichever comes first', positiveNumber, 5)
   .addOption(new Option('--backend <name>', 'tfjs compute backend').choices(['tensorflow', 'wasm', 'cpu']))
-  .action(async (ref: string, o) => {
-    const cfg = loadConfig();
-    const spec = await loadStudy(ref);
-    const study = await prepareStudy(spec, { profile: o.profile, set: parseSets(o.set ?? []) });
-    const store = openStore(cfg.storeUrl);
+  .addOption(new Option('-e, --executor <name>', 'where trials run: in this process, or on Temporal workers (GANTRY_EXECUTOR)').choices(['embedded', 'temporal']).default(process.env.GANTRY_EXECUTOR?.trim() || 'embedded'))
+  .option('--detach', 'temporal: launch and return at once (follow with gantry status)')
+  .option('--batch-size <n>', 'temporal: trials per workflow run before it continues as new', positiveInt)
+  .addHelpText('after', '\nOn Temporal, a launch of a grid that is running attaches to it; a launch after it ended schedules only missing and failed trials.\nCtrl-C stops following; the study goes on (gantry cancel <study> stops it).');
+withConnectionOptions(run).action(async (ref: string, o) => {
+  const cfg = loadConfig();
+  if (!['embedded', 'temporal'].includes(o.executor)) throw new UserError(`unknown executor '${o.executor}' (from GANTRY_EXECUTOR)`, { hint: 'use embedded or temporal' });
+  const spec = await loadStudy(ref);
+  const study = await prepareStudy(spec, { profile: o.profile, set: parseSets(o.set ?? []) });
+  const store = openStore(cfg.storeUrl);
+  const abort = new AbortController();
+  let interrupts = 0;
+  const onSigint = () => {
+    if (++interrupts > 1) process.exit(EXIT.interrupted);
+    process.stderr.write(o.executor === 'temporal' ? '\nstopping following; the study goes on on the workers\n' : '\nstopping: saving a checkpoint (Ctrl-C again to quit at once)\n');
+    abort.abort();
+  };
+  process.on('SIGINT', onSigint);
+  process.on('SIGTERM', onSigint);
+  const checkpoint = { everyIterations: o.checkpointEvery, everyMinutes: o.checkpointMinutes };
+  try {
+    if (o.executor === 'temporal') {
+      const end = await runOnTemporal(study, {
+        conn: connectionFrom(o), store, concurrency: o.concurrency, retries: o.retries, checkpoint, batchSize: o.batchSize,
+        detach: !!o.detach, signal: abort.signal, log: (line) => process.stderr.write(`${line}\n`),
+      });
+      if (end.kind !== 'closed') {
+        process.stdout.write(`workflow ${end.workflowId} runs on; follow it: gantry status ${study.study}; stop it: gantry cancel ${study.study}\n`);
+        if (end.kind === 'stopped-following') process.exitCode = EXIT.interrupted;
+        return;
+      }
+      const r = end.result;
+      const outcomes = r.failures.map((f) => ({ status: f.status, error: f.error }));
+      await printResults(cfg.catalogPath, study.trials.map((t) => t.id), r.done + r.alreadyDone, r.total, `${r.stepsRun} steps ran, ${r.stepsCached} cached`, outcomes);
+      if (r.cancelled) {
+        process.stderr.write('the study was cancelled; run the same command again to resume\n');
+        process.exitCode = EXIT.interrupted;
+      }
+      return;
+    }
     const progress = new Progress(process.stderr, verbose);
-    const abort = new AbortController();
-    let interrupts = 0;
-    const onSigint = () => {
-      if (++interrupts > 1) process.exit(EXIT.interrupted);
-      process.stderr.write('\nstopping: saving a checkpoint (Ctrl-C again to quit at once)\n');
-      abort.abort();
-    };
-    process.on('SIGINT', onSigint);
-    process.on('SIGTERM', onSigint);
     // The MLflow mirror, when MLFLOW_TRACKING_URI is set: fed through a durable outbox, so the run
     // never waits on MLflow; what is not sent by the end waits for the next run or `gantry sync mlflow`.
     const mirror = MlflowMirror.fromEnv(join(cfg.home, 'mlflow'), { log: (line) => process.stderr.write(`${line}\n`) });
@@ -88,7 +117,7 @@ program
       lockPath: join(cfg.home, 'run.lock'),
       concurrency: o.concurrency,
       retries: o.retries,
-      checkpoint: { everyIterations: o.checkpointEvery, everyMinutes: o.checkpointMinutes },
+      checkpoint,
       signal: abort.signal,
       onEvent: progress.handle,
       backend: o.backend ?? cfg.backend,
@@ -99,17 +128,26 @@ program
         const left = mirror.pending();
         if (left) process.stderr.write(`mlflow: ${left} items not yet sent; they go with the next run or 'gantry sync mlflow'\n`);
       }
-      process.off('SIGINT', onSigint);
-      process.off('SIGTERM', onSigint);
     });
     if (abort.signal.aborted) {
       process.stderr.write(`interrupted; run the same command again to resume\n`);
       process.exitCode = EXIT.interrupted;
       return;
     }
-    const cat = await Catalog.openReadOnly(cfg.catalogPath);
+    const done = summary.outcomes.filter((t) => t.status === 'done').length;
+    await printResults(cfg.catalogPath, summary.outcomes.map((t) => t.trialId), done, summary.outcomes.length, `${summary.stepsRun} steps ran, ${summary.stepsCached} cached`, summary.outcomes.filter((t) => t.status !== 'done'));
+  } finally {
+    process.off('SIGINT', onSigint);
+    process.off('SIGTERM', onSigint);
+  }
+});
+
+/** The results of a run: per-cell AUCs from the catalog, a count line, and one line per distinct failure (exit 1). */
+async function printResults(catalogPath: string, trialIds: string[], done: number, total: number, steps: string, failed: { status: string; error: string | null }[]): Promise<void> {
+  if (existsSync(catalogPath)) {
+    const cat = await Catalog.openReadOnly(catalogPath);
     try {
-      const ids = summary.outcomes.map((t) => `'${t.trialId}'`).join(',') || "''";
+      const ids = trialIds.map((id) => `'${id}'`).join(',') || "''";
       const r = await cat.query(`
         SELECT model, cell, count(*) AS seeds,
                round(avg(auc), 4) AS auc_mean, round(stddev_samp(auc), 4) AS auc_std,
@@ -120,25 +158,82 @@ program
     } finally {
       cat.close();
     }
-    const failed = summary.outcomes.filter((t) => t.status !== 'done');
-    process.stdout.write(`\n${summary.outcomes.length - failed.length}/${summary.outcomes.length} trials done; ${summary.stepsRun} steps ran, ${summary.stepsCached} cached. Query them: gantry query "SELECT * FROM cell_summary"\n`);
-    if (failed.length) {
-      const byError = new Map<string, number>();
-      for (const f of failed) byError.set(f.error ?? f.status, (byError.get(f.error ?? f.status) ?? 0) + 1);
-      for (const [err, n] of byError) process.stderr.write(`error: ${n} trial${n === 1 ? '' : 's'} failed: ${err}\n`);
-      process.exitCode = EXIT.failed;
-    }
-  });
+  } else {
+    process.stdout.write(`\n(no catalog at ${catalogPath} on this machine: the catalog worker's GANTRY_CATALOG holds the results)\n`);
+  }
+  process.stdout.write(`\n${done}/${total} trials done; ${steps}. Query them: gantry query "SELECT * FROM cell_summary"\n`);
+  if (failed.length) {
+    const byError = new Map<string, number>();
+    for (const f of failed) byError.set(f.error ?? f.status, (byError.get(f.error ?? f.status) ?? 0) + 1);
+    for (const [err, n] of byError) process.stderr.write(`error: ${n} trial${n === 1 ? '' : 's'} failed: ${err}\n`);
+    process.exitCode = EXIT.failed;
+  }
+}
 
-program
+const status = program
   .command('status')
-  .description('trials and steps of a study (or all studies): done, running, failed, cached, and why each step ran')
+  .description('trials and steps of a study (or all studies) from the store: done, running, failed, cached, and why each step ran; with Temporal, also its workflows')
   .argument('[study]', 'study name')
   .option('--steps', 'list every step of every trial')
-  .action(async (study: string | undefined, o) => {
-    const cfg = loadConfig();
-    process.stdout.write((await studyStatus(openStore(cfg.storeUrl), study, !!o.steps)) + '\n');
+  .option('--temporal', 'also show the study workflows (on by itself when TEMPORAL_ADDRESS or --address is set)')
+  .option('--workflow <id>', 'show one study workflow');
+withConnectionOptions(status).action(async (study: string | undefined, o) => {
+  const cfg = loadConfig();
+  if (!o.workflow) process.stdout.write((await studyStatus(openStore(cfg.storeUrl), study, !!o.steps)) + '\n');
+  if (o.temporal || o.workflow || o.address || process.env.TEMPORAL_ADDRESS) {
+    const ref = o.workflow ? { workflowId: o.workflow as string } : study ? { study } : undefined;
+    if (!ref) throw new UserError('name a study (or --workflow <id>) to show its workflows');
+    process.stdout.write((await workflowStatus(connectionFrom(o), ref)) + '\n');
+  }
+});
+
+for (const [name, what] of [
+  ['cancel', 'cancel the running workflows of a study on Temporal: running trials stop after saving a checkpoint; launching the study again resumes them'],
+  ['pause', 'pause a study on Temporal: running trials finish, no new ones start'],
+  ['resume', 'resume a paused study on Temporal'],
+] as const) {
+  const cmd = program
+    .command(name)
+    .description(what)
+    .argument('[study]', 'study name (its running workflows)')
+    .option('--workflow <id>', 'act on one study workflow');
+  if (name === 'cancel') cmd.option('--wait', 'return once the workflows have closed');
+  withConnectionOptions(cmd).action(async (study: string | undefined, o) => {
+    if (!study && !o.workflow) throw new UserError(`gantry ${name} needs a study name or --workflow <id>`);
+    const ref = studyRef(study, o);
+    const conn = connectionFrom(o);
+    const out = name === 'cancel' ? await cancelStudies(conn, ref, !!o.wait) : await signalStudies(conn, ref, name);
+    process.stdout.write(out + '\n');
   });
+}
+
+const worker = program
+  .command('worker')
+  .description("poll gantry's Temporal task queues and run their workflows and steps until Ctrl-C")
+  .option('-q, --task-queue <names...>', "queues to poll (default all three: gantry for workflows and light steps, gantry-gpu for train and score, gantry-catalog for the catalog, which exactly one worker polls; the prefix follows --task-queue-base)")
+  .option('--max-concurrent <n>', 'steps at once on the main and GPU queues (default 4 main, 1 GPU)', positiveInt)
+  .addOption(new Option('--backend <name>', 'tfjs compute backend for train and score').choices(['tensorflow', 'wasm', 'cpu']))
+  .addHelpText('after', '\nSettings: TEMPORAL_* (the connection flags above), GANTRY_STORE (shared by all workers and launchers), GANTRY_CATALOG (the catalog worker), MLFLOW_TRACKING_URI (mirrored by the catalog worker).');
+withConnectionOptions(worker).action(async (o) => {
+  const cfg = loadConfig();
+  const abort = new AbortController();
+  const stop = () => {
+    if (abort.signal.aborted) process.exit(EXIT.interrupted);
+    process.stderr.write('\nshutting down: running steps save a checkpoint and are retried on another worker\n');
+    abort.abort();
+  };
+  process.on('SIGINT', stop);
+  process.on('SIGTERM', stop);
+  try {
+    await runWorker({
+      conn: connectionFrom(o), taskQueues: o.taskQueue, maxConcurrent: o.maxConcurrent,
+      config: { ...cfg, backend: o.backend ?? cfg.backend }, signal: abort.signal,
+    });
+  } finally {
+    process.off('SIGINT', stop);
+    process.off('SIGTERM', stop);
+  }
+});
 
 program
   .command('query')
