@@ -9,14 +9,12 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { join } from 'node:path';
 import { ApplicationFailure, CancelledFailure } from '@temporalio/common';
-import { defineStudy, type StudyInput as SpecInput } from '../../experiments/spec.js';
-import { prepareStudy, type PreparedStudy } from '../../infra/executor/prepare.js';
+import type { PreparedStudy } from '../../infra/executor/prepare.js';
 import { runEmbedded } from '../../infra/executor/embedded.js';
 import { LocalStore } from '../../infra/store/local.js';
-import { getJson, type ArtifactStore } from '../../infra/store/store.js';
-import { Catalog } from '../../infra/catalog.js';
+import { type ArtifactStore } from '../../infra/store/store.js';
 import { listRecords, readRecord } from '../../infra/ledger.js';
-import { assertSameResults } from './compare.js';
+import { assertSameResults, latestCheckpoint, longStudy, prepare, query } from './fixtures.js';
 import { createActivities, type ActivityRuntime } from '../../infra/temporal/activities.js';
 import { registerStudy } from '../../infra/executor/prepare.js';
 import { trialsToSchedule } from '../../infra/temporal/client.js';
@@ -62,10 +60,6 @@ const input = (study: string, trialId: string, call: TrialPlan['steps'][number],
   call, trialId, study, checkpoint: POLICY, launchedAt: LAUNCHED, maxAttempts,
 });
 
-async function prepare(spec: Record<string, unknown>): Promise<PreparedStudy> {
-  return prepareStudy(defineStudy(spec as SpecInput), {});
-}
-
 /** Every trial's steps through the activities, in plan order, then the record activity. */
 async function runAll(a: ReturnType<typeof setup>, study: PreparedStudy): Promise<{ cached: number; ran: number }> {
   let cached = 0;
@@ -80,15 +74,6 @@ async function runAll(a: ReturnType<typeof setup>, study: PreparedStudy): Promis
   await a.activities.record({ study: study.study, trialIds: [], withStudy: true });
   await a.activities.record({ study: study.study, trialIds: study.trials.map((t) => t.id), withStudy: false });
   return { cached, ran };
-}
-
-async function query(path: string, sql: string) {
-  const c = await Catalog.openReadOnly(path);
-  try {
-    return (await c.query(sql)).rows;
-  } finally {
-    c.close();
-  }
 }
 
 test('the activities run the embedded executor\'s steps: same trial ids, step keys, outputs and artifacts; done steps are cached; the catalog matches', { timeout: 240_000 }, async () => {
@@ -133,22 +118,7 @@ test('the activities run the embedded executor\'s steps: same trial ids, step ke
   }
 });
 
-const LONG = {
-  name: 'long',
-  base: {
-    dataset: { kind: 'synthetic-hsi', rows: 16, cols: 16, bands: 6, anomalies: 4, seed: 1 },
-    model: { kind: 'wgan-gp', iterations: 3000, hidden: 8, batchSize: 32, criticIters: 1, scoreRestarts: 1, scoreIterations: 3, logEvery: 10 },
-  },
-  seeds: [0],
-};
-
-async function latestCheckpoint(store: ArtifactStore, trainKey: string): Promise<number> {
-  try {
-    return (await getJson<{ iteration: number }>(store, `steps/${trainKey}/checkpoints/latest.json`)).iteration;
-  } catch {
-    return 0;
-  }
-}
+const LONG = longStudy('long', 3000);
 
 test('cancelling training saves a checkpoint and reports a cancellation; the retry resumes from it and ends bit-identical', { timeout: 240_000 }, async () => {
   const study = await prepare(LONG);

@@ -14,18 +14,15 @@ import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
 import { join } from 'node:path';
-import { defineStudy, type StudyInput as SpecInput } from '../../experiments/spec.js';
-import { prepareStudy, type PreparedStudy } from '../../infra/executor/prepare.js';
-import { runEmbedded } from '../../infra/executor/embedded.js';
+import type { PreparedStudy } from '../../infra/executor/prepare.js';
 import { LocalStore } from '../../infra/store/local.js';
-import { getJson, type ArtifactStore } from '../../infra/store/store.js';
-import { Catalog } from '../../infra/catalog.js';
+import { type ArtifactStore } from '../../infra/store/store.js';
 import { listRecords, readRecord, recordKey, writeRecord } from '../../infra/ledger.js';
 import { temporalSettings, type TemporalSettings } from '../../infra/temporal/connection.js';
 import { cancelStudy, launchStudy, signalStudy, studyProgress, waitForStudy, type LaunchOptions } from '../../infra/temporal/client.js';
 import type { StudyProgressInfo } from '../../workflows/temporal/types.js';
 import { tempHome, toyStudy } from '../helpers.js';
-import { assertSameResults } from './compare.js';
+import { assertSameResults, embeddedReference, latestCheckpoint, longStudy, prepare, query, until } from './fixtures.js';
 import { findTemporalServer, SKIP_MESSAGE, startWorker, type TemporalServer, type WorkerProcess } from './harness.js';
 
 let server: TemporalServer | undefined;
@@ -88,52 +85,7 @@ async function deployment(name: string): Promise<Deployment> {
   return new Deployment(await tempHome('gantry-temporal-it-'), name);
 }
 
-async function prepare(spec: Record<string, unknown>): Promise<PreparedStudy> {
-  return prepareStudy(defineStudy(spec as SpecInput), {});
-}
-
-async function embeddedReference(spec: Record<string, unknown>): Promise<ArtifactStore> {
-  const home = await tempHome('gantry-temporal-ref-');
-  const store = new LocalStore(join(home, 'store'));
-  const s = await runEmbedded(await prepare(spec), { store, catalogPath: join(home, 'catalog.duckdb'), lockPath: join(home, 'run.lock'), concurrency: 2, backend: 'cpu', checkpoint: { everyIterations: 25 } });
-  assert.ok(s.outcomes.every((o) => o.status === 'done'), JSON.stringify(s.outcomes));
-  return store;
-}
-
-async function query(path: string, sql: string): Promise<unknown[][]> {
-  const c = await Catalog.openReadOnly(path);
-  try {
-    return (await c.query(sql)).rows;
-  } finally {
-    c.close();
-  }
-}
-
-async function latestCheckpoint(store: ArtifactStore, key: string): Promise<number> {
-  try {
-    return (await getJson<{ iteration: number }>(store, `steps/${key}/checkpoints/latest.json`)).iteration;
-  } catch {
-    return 0;
-  }
-}
-
-async function until(what: string, fn: () => Promise<boolean>, timeoutMs = 120_000, logs?: () => string): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!(await fn())) {
-    if (Date.now() > deadline) assert.fail(`timed out waiting for ${what}${logs ? `\n${logs()}` : ''}`);
-    await new Promise((r) => setTimeout(r, 25));
-  }
-}
-
 const grid = (name: string) => toyStudy({ name, grid: [{ set: { model: { kind: 'rx' } } }, { cartesian: { 'model.noiseDim': [2, 3] } }], seeds: [0] });
-const long = (name: string, iterations: number) => ({
-  name,
-  base: {
-    dataset: { kind: 'synthetic-hsi', rows: 16, cols: 16, bands: 6, anomalies: 4, seed: 1 },
-    model: { kind: 'wgan-gp', iterations, hidden: 8, batchSize: 32, criticIters: 1, scoreRestarts: 1, scoreIterations: 3, logEvery: 10 },
-  },
-  seeds: [0],
-});
 
 test('a small grid runs to the end across continue-as-new, with the same trial ids, step keys and artifacts as the embedded executor; shared steps run once', { skip, timeout: TIMEOUT }, async () => {
   const name = `it${TAG}-grid`;
@@ -165,7 +117,7 @@ test('a small grid runs to the end across continue-as-new, with the same trial i
 
 test('kill -9 a worker mid-training, start another: training resumes from its checkpoint and ends bit-identical to an uninterrupted run', { skip, timeout: TIMEOUT }, async () => {
   const name = `it${TAG}-resume`;
-  const spec = long(name, 3000);
+  const spec = longStudy(name, 3000);
   const d = await deployment('resume');
   try {
     const ref = await embeddedReference(spec);
@@ -201,7 +153,7 @@ test('cancel a study: training stops after a checkpoint, the ledger and the cata
   const name = `it${TAG}-cancel`;
   const d = await deployment('cancel');
   try {
-    const study = await prepare(long(name, 6000));
+    const study = await prepare(longStudy(name, 6000));
     const train = study.trials[0].steps.find((s) => s.kind === 'train')!;
     await d.worker();
     const tuning = { train: { heartbeatTimeoutMs: 4000 } };

@@ -8,12 +8,8 @@ import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { join } from 'node:path';
 import { ApplicationFailure } from '@temporalio/common';
-import { defineStudy, type StudyInput as SpecInput } from '../../experiments/spec.js';
-import { prepareStudy, type PreparedStudy } from '../../infra/executor/prepare.js';
-import { runEmbedded } from '../../infra/executor/embedded.js';
+import type { PreparedStudy } from '../../infra/executor/prepare.js';
 import { LocalStore } from '../../infra/store/local.js';
-import { getJson, type ArtifactStore } from '../../infra/store/store.js';
-import { Catalog } from '../../infra/catalog.js';
 import { listRecords, readRecord } from '../../infra/ledger.js';
 import { createActivities } from '../../infra/temporal/activities.js';
 import { parseLaunchOptions, planLaunch, type LaunchOptions } from '../../infra/temporal/client.js';
@@ -22,7 +18,7 @@ import { taskQueues } from '../../workflows/temporal/options.js';
 import { trialWorkflowId } from '../../workflows/temporal/ids.js';
 import { STUDY_PROGRESS_QUERY, STUDY_WORKFLOW, TRIAL_WORKFLOW, type StudyProgressInfo, type StudyResult, type TrialProgressInfo } from '../../workflows/temporal/types.js';
 import { tempHome, toyStudy } from '../helpers.js';
-import { assertSameResults } from './compare.js';
+import { assertSameResults, embeddedReference, latestCheckpoint, longStudy, prepare, query, until } from './fixtures.js';
 import { activityRuntime, failureOf, TemporalSim, type SimOptions } from './sim.js';
 
 const Q = taskQueues('gantry');
@@ -60,52 +56,8 @@ async function world(sim: Partial<Omit<SimOptions, 'bundle' | 'activities'>> = {
   return w;
 }
 
-async function prepare(spec: Record<string, unknown>): Promise<PreparedStudy> {
-  return prepareStudy(defineStudy(spec as SpecInput), {});
-}
-
-async function embeddedReference(spec: Record<string, unknown>): Promise<ArtifactStore> {
-  const home = await tempHome('gantry-wf-ref-');
-  const store = new LocalStore(join(home, 'store'));
-  await runEmbedded(await prepare(spec), { store, catalogPath: join(home, 'catalog.duckdb'), lockPath: join(home, 'run.lock'), concurrency: 2, backend: 'cpu', checkpoint: { everyIterations: 25 } });
-  return store;
-}
-
-async function query(path: string, sql: string): Promise<unknown[][]> {
-  const c = await Catalog.openReadOnly(path);
-  try {
-    return (await c.query(sql)).rows;
-  } finally {
-    c.close();
-  }
-}
-
-async function latestCheckpoint(store: ArtifactStore, key: string): Promise<number> {
-  try {
-    return (await getJson<{ iteration: number }>(store, `steps/${key}/checkpoints/latest.json`)).iteration;
-  } catch {
-    return 0;
-  }
-}
-
-async function until(what: string, fn: () => Promise<boolean> | boolean, timeoutMs = 120_000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!(await fn())) {
-    if (Date.now() > deadline) assert.fail(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 10));
-  }
-}
-
 const grid = (name: string, over: Record<string, unknown> = {}) =>
   toyStudy({ name, grid: [{ set: { model: { kind: 'rx' } } }, { cartesian: { 'model.noiseDim': [2, 3], 'model.hidden': [4, 6] } }], seeds: [0], ...over });
-const long = (name: string, iterations: number) => ({
-  name,
-  base: {
-    dataset: { kind: 'synthetic-hsi', rows: 16, cols: 16, bands: 6, anomalies: 4, seed: 1 },
-    model: { kind: 'wgan-gp', iterations, hidden: 8, batchSize: 32, criticIters: 1, scoreRestarts: 1, scoreIterations: 3, logEvery: 10 },
-  },
-  seeds: [0],
-});
 
 test('a grid: one child workflow per trial, bounded fan-out, continue-as-new between windows, shared steps once, the embedded executor\'s results; deterministic on replay', { timeout: 300_000 }, async () => {
   const spec = grid('wfgrid');
@@ -203,7 +155,7 @@ test('when the history grows large (continue-as-new suggested), a run stops star
 
 test('cancelling the study cancels the running trial: training saves a checkpoint, ledger and catalog say interrupted; a new launch resumes it', { timeout: 300_000 }, async () => {
   const w = await world();
-  const study = await prepare(long('wfcancel', 6000));
+  const study = await prepare(longStudy('wfcancel', 6000));
   const train = study.trials[0].steps.find((s) => s.kind === 'train')!;
   const { workflowId } = await w.launch(study);
   await until('a checkpoint at 50', async () => (await latestCheckpoint(w.store, train.key)) >= 50);
@@ -233,7 +185,7 @@ test('cancelling the study cancels the running trial: training saves a checkpoin
 
 test('the cancel signal stops the study the same way and completes it with cancelled: true', { timeout: 300_000 }, async () => {
   const w = await world();
-  const study = await prepare(long('wfcancelsig', 6000));
+  const study = await prepare(longStudy('wfcancelsig', 6000));
   const train = study.trials[0].steps.find((s) => s.kind === 'train')!;
   const { workflowId } = await w.launch(study);
   await until('a checkpoint at 50', async () => (await latestCheckpoint(w.store, train.key)) >= 50);
@@ -247,7 +199,7 @@ test('the cancel signal stops the study the same way and completes it with cance
 });
 
 test('a worker shutting down mid-training fails the attempt; the retry resumes from the checkpoint and ends bit-identical', { timeout: 300_000 }, async () => {
-  const spec = long('wfretry', 3000);
+  const spec = longStudy('wfretry', 3000);
   const ref = await embeddedReference(spec);
   const w = await world();
   const study = await prepare(spec);
