@@ -179,8 +179,16 @@ const status = program
   .option('--workflow <id>', 'show one study workflow');
 withConnectionOptions(status).action(async (study: string | undefined, o) => {
   const cfg = loadConfig();
-  if (!o.workflow) process.stdout.write((await studyStatus(openStore(cfg.storeUrl), study, !!o.steps)) + '\n');
-  if (o.temporal || o.workflow || o.address || process.env.TEMPORAL_ADDRESS) {
+  const workflows = !!(o.temporal || o.workflow || o.address || process.env.TEMPORAL_ADDRESS);
+  if (!o.workflow) {
+    // With Temporal, a study this store does not hold may still have workflows: say so and go on.
+    const fromStore = await studyStatus(openStore(cfg.storeUrl), study, !!o.steps).catch((e) => {
+      if (!workflows || !isUserError(e)) throw e;
+      return `(${oneLine(e)})`;
+    });
+    process.stdout.write(fromStore + '\n');
+  }
+  if (workflows) {
     const ref = o.workflow ? { workflowId: o.workflow as string } : study ? { study } : undefined;
     if (!ref) throw new UserError('name a study (or --workflow <id>) to show its workflows');
     process.stdout.write((await workflowStatus(connectionFrom(o), ref)) + '\n');

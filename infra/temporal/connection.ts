@@ -165,7 +165,7 @@ export function unreachable(s: TemporalSettings, e: unknown): UserError {
     : /dns|lookup|resolve/i.test(raw)
       ? 'unknown host'
       : /timed? ?out|deadline/i.test(raw)
-        ? 'timed out'
+        ? 'no answer before the deadline (is a server running there?)'
         : /certificate|tls|handshake/i.test(raw)
           ? `TLS handshake failed (${raw.split('\n')[0].slice(0, 160)})`
           : raw.split('\n')[0].slice(0, 200);
