@@ -43,7 +43,7 @@ function positiveNumber(v: string): number {
 
 const program = new Command()
   .name('gantry')
-  .description('Durable, reproducible pipelines for GAN-based anomaly-detection research.\n\nSettings: GANTRY_HOME (default ./.gantry), GANTRY_STORE, GANTRY_CATALOG, GANTRY_BACKEND (tensorflow|wasm|cpu).')
+  .description('Durable, reproducible pipelines for GAN-based anomaly-detection research.\n\nSettings: GANTRY_HOME (default ./.gantry), GANTRY_STORE, GANTRY_CATALOG, GANTRY_BACKEND (tensorflow|native|wasm|cpu).')
   .option('-v, --verbose', 'full error details and every step event')
   .hook('preAction', (cmd) => {
     verbose = !!cmd.opts().verbose;
@@ -61,7 +61,7 @@ program
   .option('--retries <n>', 'extra attempts for a step that fails with a transient error', nonNegativeInt, 2)
   .option('--checkpoint-every <n>', 'training iterations between checkpoints', positiveInt, 50)
   .option('--checkpoint-minutes <m>', 'minutes between checkpoints, whichever comes first', positiveNumber, 5)
-  .addOption(new Option('--backend <name>', 'tfjs compute backend').choices(['tensorflow', 'wasm', 'cpu']))
+  .addOption(new Option('--backend <name>', 'tfjs compute backend').choices(['tensorflow', 'native', 'wasm', 'cpu']))
   .action(async (ref: string, o) => {
     const cfg = loadConfig();
     const spec = await loadStudy(ref);

@@ -12,14 +12,14 @@ const envSchema = z.object({
   GANTRY_STORE: z.string().min(1).optional(),
   /** Where the DuckDB catalog lives (default $GANTRY_HOME/catalog.duckdb). */
   GANTRY_CATALOG: z.string().min(1).optional(),
-  GANTRY_BACKEND: z.enum(['tensorflow', 'wasm', 'cpu']).optional(),
+  GANTRY_BACKEND: z.enum(['tensorflow', 'native', 'wasm', 'cpu']).optional(),
 });
 
 export interface GantryConfig {
   home: string;
   storeUrl: string;
   catalogPath: string;
-  backend?: 'tensorflow' | 'wasm' | 'cpu';
+  backend?: 'tensorflow' | 'native' | 'wasm' | 'cpu';
 }
 
 export function loadConfig(env: NodeJS.ProcessEnv = process.env): GantryConfig {
