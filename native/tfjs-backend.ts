@@ -105,7 +105,7 @@ function sameShape(a: number[], b: number[]): boolean {
   return a.length === b.length && a.every((v, i) => v === b[i]);
 }
 
-/** tfjs BatchMatMul semantics: [..., M, K]·[..., K, N], outer dims broadcast, batch i uses a[i % batchA]. */
+/** tfjs BatchMatMul semantics: [..., M, K]·[..., K, N]; batch i uses a[i % batchA], b[i % batchB]. */
 const batchMatMul: Override = ({ inputs, backend, attrs }, addon) => {
   const { a, b } = inputs as { a: tf.TensorInfo; b: tf.TensorInfo };
   const { transposeA, transposeB } = attrs as unknown as { transposeA: boolean; transposeB: boolean };
@@ -120,7 +120,8 @@ const batchMatMul: Override = ({ inputs, backend, attrs }, addon) => {
   const outShape = outer.concat([m, n]);
   const batchA = size(a.shape.slice(0, -2)), batchB = size(b.shape.slice(0, -2));
   const batch = Math.max(batchA, batchB);
-  if (m === 0 || n === 0 || kA === 0 || batch === 0) return null;
+  // Equal batches, or one side shared by all; other broadcasts go to the cpu kernel.
+  if (m === 0 || n === 0 || kA === 0 || batch === 0 || size(outer) !== batch || (batchA !== batchB && Math.min(batchA, batchB) !== 1)) return null;
   const be = backend as MathBackendCPU;
   const out = new Float32Array(size(outShape));
   addon.matMul(f32(be, a), f32(be, b), out, Int32Array.from([batchA, batchB, batch, m, n, kA, transposeA ? 1 : 0, transposeB ? 1 : 0]));
