@@ -26,7 +26,10 @@ export interface NativeAddon {
   conv2dBackpropInput(dy: Float32Array, filter: Float32Array, out: Float32Array, p: Int32Array): void;
   conv2dBackpropFilter(x: Float32Array, dy: Float32Array, out: Float32Array, p: Int32Array): void;
   unary(op: number, x: Float32Array, out: Float32Array, alpha: number): void;
-  binary(op: number, a: Float32Array, b: Float32Array, out: Float32Array): void;
+  /** layouts: [a, b], each 0 full, 1 scalar, 2 row (repeats along leading dims), 3 column (repeats along trailing dims) */
+  binary(op: number, a: Float32Array, b: Float32Array, out: Float32Array, layouts: Int32Array): void;
+  /** p: [outer, mid, inner]; sums x viewed as [outer, mid, inner] over mid. */
+  sum(x: Float32Array, out: Float32Array, p: Int32Array): void;
 }
 
 /** Op codes of native/src/elementwise.h. */
@@ -49,15 +52,15 @@ function packageRoot(): string | undefined {
 
 let cached: { addon?: NativeAddon; reason?: string } | undefined;
 
-/** The addon, or why there is none. Loaded once per thread. */
+/** The addon, or why there is none (a phrase to follow "native addon not built: "). Loaded once per thread. */
 export function loadAddon(): { addon?: NativeAddon; reason?: string } {
   if (cached) return cached;
-  if (process.env.GANTRY_NATIVE === '0') return (cached = { reason: 'native addon disabled by GANTRY_NATIVE=0' });
+  if (process.env.GANTRY_NATIVE === '0') return (cached = { reason: 'disabled by GANTRY_NATIVE=0' });
   const root = packageRoot();
   const file = root ? path.join(root, FILE) : undefined;
   if (!file || !fs.existsSync(file)) {
     return (cached = {
-      reason: 'native addon not built (it builds at npm install with node-gyp and a C++ compiler; retry with `npm run build:native`, see native/build.log)',
+      reason: 'no native/build/Release/gantry_native.node (it builds at npm install with node-gyp and a C++ compiler; retry with `npm run build:native`, see native/build.log)',
     });
   }
   try {
@@ -65,6 +68,6 @@ export function loadAddon(): { addon?: NativeAddon; reason?: string } {
     addon.info();
     return (cached = { addon });
   } catch (e) {
-    return (cached = { reason: `native addon failed to load: ${(e as Error).message?.split('\n')[0]}` });
+    return (cached = { reason: `it failed to load: ${(e as Error).message?.split('\n')[0]}` });
   }
 }

@@ -170,7 +170,24 @@ const fusedConv2D: Override = (args, addon) => {
 };
 
 /** Elementwise ops over float32 arrays large enough for the native call to pay off. */
-const NATIVE_MIN_ELEMENTS = 4096;
+const NATIVE_MIN_ELEMENTS = 512;
+
+/** Sum over a contiguous block of axes: x as [outer, mid, inner], mid reduced. */
+const sum: Override = ({ inputs, backend, attrs }, addon) => {
+  const { x } = inputs as { x: tf.TensorInfo };
+  const { axis, keepDims } = attrs as unknown as { axis: number | number[]; keepDims: boolean };
+  if (x.dtype !== 'float32' || size(x.shape) < NATIVE_MIN_ELEMENTS) return null;
+  const axes = [...tf.util.parseAxisParam(axis, x.shape)].sort((p, q) => p - q);
+  if (axes.length === 0 || axes.some((a, i) => i > 0 && a !== axes[i - 1] + 1)) return null;
+  const first = axes[0], last = axes[axes.length - 1];
+  const outer = size(x.shape.slice(0, first)), mid = size(x.shape.slice(first, last + 1)), inner = size(x.shape.slice(last + 1));
+  let outShape = x.shape.filter((_, i) => i < first || i > last);
+  if (keepDims) outShape = x.shape.map((d, i) => (i >= first && i <= last ? 1 : d));
+  const b = backend as MathBackendCPU;
+  const out = new Float32Array(outer * inner);
+  addon.sum(f32(b, x), out, Int32Array.from([outer, mid, inner]));
+  return b.makeTensorInfo(outShape, 'float32', out);
+};
 
 function unary(name: keyof typeof UNARY, alphaOf: (attrs: tf.NamedAttrMap | undefined) => number = () => 0): Override {
   const op = UNARY[name];
@@ -185,18 +202,40 @@ function unary(name: keyof typeof UNARY, alphaOf: (attrs: tf.NamedAttrMap | unde
   };
 }
 
+/** Operand layouts of native/src/elementwise.h. */
+const FULL = 0, SCALAR = 1, ROW = 2, COL = 3;
+
+/** How an operand of `shape` maps onto the broadcast output `out`, if the addon handles it. */
+function layoutOf(shape: number[], out: number[]): number | null {
+  const n = size(out), m = size(shape);
+  if (m === 1) return SCALAR;
+  if (m === n) return FULL;
+  const padded = [...Array<number>(out.length - shape.length).fill(1), ...shape];
+  // ROW: leading 1s, then the output's trailing dims (a bias repeated along the batch).
+  let i = 0;
+  while (i < padded.length && padded[i] === 1) i++;
+  if (padded.slice(i).every((d, k) => d === out[i + k])) return ROW;
+  // COL: the output's leading dims, then 1s (a [n, 1] column repeated along the features).
+  let j = padded.length;
+  while (j > 0 && padded[j - 1] === 1) j--;
+  if (padded.slice(0, j).every((d, k) => d === out[k])) return COL;
+  return null;
+}
+
 function binary(name: keyof typeof BINARY): Override {
   const op = BINARY[name];
   return ({ inputs, backend }, addon) => {
     const { a, b } = inputs as { a: tf.TensorInfo; b: tf.TensorInfo };
     if (!allF32(a, b)) return null;
     const outShape = tf.broadcast_util.assertAndGetBroadcastShape(a.shape, b.shape);
-    const n = size(outShape), na = size(a.shape), nb = size(b.shape);
-    // Same layout as the output, or a single value; anything else is general broadcasting.
-    if (n < NATIVE_MIN_ELEMENTS || (na !== n && na !== 1) || (nb !== n && nb !== 1)) return null;
+    const n = size(outShape);
+    if (n < NATIVE_MIN_ELEMENTS) return null;
+    const la = layoutOf(a.shape, outShape), lb = layoutOf(b.shape, outShape);
+    // Anything else (both sides broadcast, or a general pattern) is left to the cpu kernel.
+    if (la === null || lb === null || (la > SCALAR && lb !== FULL) || (lb > SCALAR && la !== FULL)) return null;
     const be = backend as MathBackendCPU;
     const out = new Float32Array(n);
-    addon.binary(op, f32(be, a), f32(be, b), out);
+    addon.binary(op, f32(be, a), f32(be, b), out, Int32Array.from([la, lb]));
     return be.makeTensorInfo(outShape, 'float32', out);
   };
 }
@@ -218,6 +257,7 @@ const OVERRIDES: Record<string, Override> = {
   [tf.Step]: unary('Step', (a) => (a as unknown as { alpha: number }).alpha),
   [tf.Sigmoid]: unary('Sigmoid'),
   [tf.Exp]: unary('Exp'),
+  [tf.Sum]: sum,
   [tf.Add]: binary('Add'),
   [tf.Sub]: binary('Sub'),
   [tf.Multiply]: binary('Multiply'),

@@ -153,20 +153,38 @@ napi_value Unary(napi_env env, napi_callback_info info) {
   });
 }
 
-// binary(op, a, b, out): same length, or either side of length 1 (a scalar).
+// binary(op, a, b, out, [layoutA, layoutB]); layouts as in elementwise.h.
 napi_value Binary(napi_env env, napi_callback_info info) {
   return guarded(env, [&] {
-    napi_value a[4];
-    args(env, info, 4, a);
+    napi_value a[5];
+    args(env, info, 5, a);
     int32_t op;
     if (napi_get_value_int32(env, a[0], &op) != napi_ok) throw Fail{"binary: bad op"};
-    size_t na, nb, no;
+    size_t na, nb, n;
     const float* x = typed<float>(env, a[1], napi_float32_array, &na, "a");
     const float* y = typed<float>(env, a[2], napi_float32_array, &nb, "b");
-    float* out = typed<float>(env, a[3], napi_float32_array, &no, "out");
-    const size_t n = std::max(na, nb);
-    if (!((na == nb) || na == 1 || nb == 1) || no < n) throw Fail{"binary: shapes must match or one side be a scalar"};
-    if (!gantry::binary(op, x, na, y, nb, out, static_cast<int64_t>(n))) throw Fail{"binary: unknown op"};
+    float* out = typed<float>(env, a[3], napi_float32_array, &n, "out");
+    const int32_t* m = i32(env, a[4], 2, "binary layouts");
+    const int ma = m[0], mb = m[1];
+    const bool one_full = ma == gantry::kFull || mb == gantry::kFull;
+    const bool both_simple = (ma == gantry::kFull || ma == gantry::kScalar) && (mb == gantry::kFull || mb == gantry::kScalar);
+    if (!gantry::binary_layout_ok(ma, na, n) || !gantry::binary_layout_ok(mb, nb, n) || !(both_simple || one_full))
+      throw Fail{"binary: operand sizes do not fit their layouts"};
+    if (!gantry::binary(op, x, ma, na, y, mb, nb, out, static_cast<int64_t>(n))) throw Fail{"binary: unknown op"};
+  });
+}
+
+// sum(x, out, [outer, mid, inner])
+napi_value Sum(napi_env env, napi_callback_info info) {
+  return guarded(env, [&] {
+    napi_value a[3];
+    args(env, info, 3, a);
+    const int32_t* p = i32(env, a[2], 3, "sum params");
+    const int64_t outer = p[0], mid = p[1], inner = p[2];
+    positive({outer, mid, inner}, "sum");
+    const float* x = f32(env, a[0], outer * mid * inner, "x");
+    float* out = f32(env, a[1], outer * inner, "out");
+    gantry::sum(x, out, outer, mid, inner);
   });
 }
 
@@ -196,6 +214,7 @@ NAPI_MODULE_INIT() {
       {"conv2dBackpropInput", nullptr, Conv2DBackpropInput, nullptr, nullptr, nullptr, napi_default, nullptr},
       {"conv2dBackpropFilter", nullptr, Conv2DBackpropFilter, nullptr, nullptr, nullptr, napi_default, nullptr},
       {"unary", nullptr, Unary, nullptr, nullptr, nullptr, napi_default, nullptr},
+      {"sum", nullptr, Sum, nullptr, nullptr, nullptr, napi_default, nullptr},
       {"binary", nullptr, Binary, nullptr, nullptr, nullptr, napi_default, nullptr},
   };
   napi_define_properties(env, exports, sizeof(props) / sizeof(props[0]), props);

@@ -10,6 +10,7 @@
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
+#include <functional>
 #include <mutex>
 #include <thread>
 #include <vector>
@@ -30,6 +31,36 @@ inline void cpu_relax() {
 #endif
 }
 
+// Several JS threads computing at once (gantry's executor runs steps on worker threads, one per
+// core) already use the cores; the pool on top would only oversubscribe them. A call is
+// "contended" when another thread has called into the addon within the last 50 ms; it then runs
+// its tasks on its own thread. Threads are tracked in a few slots (hashed thread ids).
+bool contended() {
+  constexpr int kSlots = 16;
+  constexpr int64_t kWindowNs = 50'000'000;
+  static std::atomic<size_t> ids[kSlots];
+  static std::atomic<int64_t> last[kSlots];
+  const size_t me = std::hash<std::thread::id>()(std::this_thread::get_id()) | 1;
+  const int64_t now = std::chrono::duration_cast<std::chrono::nanoseconds>(
+                          std::chrono::steady_clock::now().time_since_epoch())
+                          .count();
+  int mine = -1, oldest = 0;
+  bool other = false;
+  for (int i = 0; i < kSlots; i++) {
+    const size_t id = ids[i].load(std::memory_order_relaxed);
+    const int64_t t = last[i].load(std::memory_order_relaxed);
+    if (id == me) mine = i;
+    else if (id != 0 && now - t < kWindowNs) other = true;
+    if (t < last[oldest].load(std::memory_order_relaxed)) oldest = i;
+  }
+  if (mine < 0) {
+    mine = oldest;  // a slot nobody used lately (or at all)
+    ids[mine].store(me, std::memory_order_relaxed);
+  }
+  last[mine].store(now, std::memory_order_relaxed);
+  return other;
+}
+
 // ---------------------------------------------------------------------------------------------
 // Thread pool. One job at a time; the calling thread takes tasks too. Workers spin briefly after
 // a job (tfjs issues kernels back to back) and then sleep on a condition variable. When another
@@ -46,7 +77,7 @@ class Pool {
   void run(int ntasks, void (*fn)(void*, int), void* ctx) {
     if (ntasks <= 0) return;
     std::unique_lock<std::mutex> busy(busy_, std::defer_lock);
-    if (n_ == 1 || ntasks == 1 || !busy.try_lock()) {
+    if (n_ == 1 || ntasks == 1 || contended() || !busy.try_lock()) {
       for (int t = 0; t < ntasks; t++) fn(ctx, t);
       return;
     }
@@ -394,7 +425,7 @@ void sgemm(bool ta, bool tb, int M, int N, int K, const float* A, int lda, const
   if (M <= 0 || N <= 0) return;
   const int nt = pool_threads();
   const double flops = 2.0 * M * N * K;
-  if (nt == 1 || flops < 2e6 || K <= 0) {
+  if (nt == 1 || flops < 1e7 || K <= 0) {
     gemm_st(ta, tb, M, N, K, A, lda, B, ldb, C, ldc, accumulate);
     return;
   }

@@ -200,7 +200,7 @@ test('native BatchMatMul and _FusedMatMul match cpu (transposes, batches, broadc
   });
 });
 
-test('native elementwise ops match cpu (same shape, scalar broadcast, NaN, ±0)', async (t) => {
+test('native elementwise ops and sums match cpu (same shape, scalars, broadcasting, NaN, ±0)', async (t) => {
   if (!addon) return t.skip(SKIP);
   await same('unary', () => {
     const rng = new Prng(11);
@@ -226,8 +226,29 @@ test('native elementwise ops match cpu (same shape, scalar broadcast, NaN, ±0)'
     for (const op of [tf.add, tf.sub, tf.mul, tf.div, tf.maximum, tf.minimum, tf.squaredDifference]) {
       out.push(op(a, b), op(a, s), op(s, b));
     }
-    out.push(tf.add(a, rnd(rng, [101]))); // general broadcasting: cpu kernel
     return out;
+  }, 1e-6);
+  await same('binary broadcasting (bias rows, columns, and general patterns left to cpu)', () => {
+    const rng = new Prng(13);
+    const a = rnd(rng, [4, 50, 6]);
+    const pairs: [number[], number[]][] = [
+      [[4, 50, 6], [6]], [[6], [4, 50, 6]], [[4, 50, 6], [50, 6]], [[1, 50, 6], [4, 50, 6]], // rows
+      [[4, 50, 6], [4, 50, 1]], [[4, 1, 1], [4, 50, 6]], [[4, 50, 6], [4, 1, 1]], // columns
+      [[4, 50, 6], [50, 1]], [[4, 1, 6], [1, 50, 1]], [[4, 50, 1], [6]], // general
+    ];
+    const out: tf.Tensor[] = [];
+    for (const [sa, sb] of pairs) {
+      const x = sa.length === 3 && sa[1] === 50 && sa[2] === 6 && sa[0] === 4 ? a : rnd(rng, sa);
+      const y = rnd(rng, sb);
+      for (const op of [tf.add, tf.sub, tf.mul, tf.div, tf.maximum, tf.squaredDifference]) out.push(op(x, y));
+    }
+    return out;
+  }, 1e-6);
+  await same('sum over contiguous axes, keepDims, and other axes (cpu)', () => {
+    const rng = new Prng(14);
+    const x = rnd(rng, [7, 300, 5]);
+    const axes: (number | number[])[] = [0, 1, 2, -1, [0, 1], [1, 2], [0, 1, 2], [0, 2]];
+    return [...axes.map((ax) => tf.sum(x, ax)), tf.sum(x, 1, true), tf.sum(x, [0, 1], true), tf.sum(rnd(rng, [64, 64]), 0)];
   }, 1e-6);
 });
 
