@@ -126,7 +126,7 @@ async function tryTensorflow(): Promise<{ name?: string; note?: string }> {
 /** gantry's own C++ kernels (native/), registered as the tfjs backend 'native'. */
 async function tryAddon(): Promise<{ name?: string; note?: string }> {
   const reg = registerNativeBackend();
-  if (!reg.info) return { note: reg.reason };
+  if (!reg.info) return { note: `gantry's native addon is unavailable: ${reg.reason}` };
   try {
     if (await tf.setBackend(NATIVE_BACKEND)) {
       await tf.ready();
