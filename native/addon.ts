@@ -28,6 +28,8 @@ export interface NativeAddon {
   unary(op: number, x: Float32Array, out: Float32Array, alpha: number): void;
   /** layouts: [a, b], each 0 full, 1 scalar, 2 row (repeats along leading dims), 3 column (repeats along trailing dims) */
   binary(op: number, a: Float32Array, b: Float32Array, out: Float32Array, layouts: Int32Array): void;
+  /** One fused Adam step (tfjs's formula, float32 op by op); h = [b1, 1-b1, b2, 1-b2, 1-b1^t, 1-b2^t, eps, -lr]. */
+  adam(value: Float32Array, m: Float32Array, v: Float32Array, grad: Float32Array, outValue: Float32Array, outM: Float32Array, outV: Float32Array, h: Float32Array): void;
   /** p: [outer, mid, inner]; sums x viewed as [outer, mid, inner] over mid. */
   sum(x: Float32Array, out: Float32Array, p: Int32Array): void;
 }

@@ -11,6 +11,12 @@ import { MathBackendCPU } from '@tensorflow/tfjs-backend-cpu';
 import { BINARY, loadAddon, UNARY, type AddonInfo, type NativeAddon } from './addon.js';
 
 export const NATIVE_BACKEND = 'native';
+/**
+ * A kernel only this backend has: one Adam step for one variable in a single pass, inputs
+ * {value, m, v, grad}, attrs {hyper: [b1, 1-b1, b2, 1-b2, 1-b1^t, 1-b2^t, eps, -lr]} (float32
+ * values), outputs [value, m, v]. models/components/adam.ts uses it where it is registered.
+ */
+export const FUSED_ADAM = 'GantryFusedAdam';
 
 type Args = Parameters<tf.KernelFunc>[0];
 type Result = tf.TensorInfo | tf.TensorInfo[];
@@ -26,6 +32,16 @@ class NativeBackend extends MathBackendCPU {
 }
 
 const f32 = (b: MathBackendCPU, t: tf.TensorInfo) => b.data.get(t.dataId).values as Float32Array;
+
+/**
+ * An output array for the addon to fill: uninitialised memory (Buffer.allocUnsafeSlow, its own
+ * ArrayBuffer), since every native kernel writes every element; skips zeroing megabytes per op.
+ */
+function output(n: number): Float32Array {
+  if (n === 0) return new Float32Array(0);
+  const buf = Buffer.allocUnsafeSlow(n * 4);
+  return new Float32Array(buf.buffer, buf.byteOffset, n);
+}
 const size = (shape: number[]) => shape.reduce((a, b) => a * b, 1);
 const allF32 = (...ts: (tf.TensorInfo | undefined)[]) => ts.every((t) => !t || t.dtype === 'float32');
 
@@ -66,7 +82,7 @@ const conv2D: Override = ({ inputs, backend, attrs }, addon) => {
   );
   if (!usable(info)) return null;
   const b = backend as MathBackendCPU;
-  const out = new Float32Array(size(info.outShape));
+  const out = output(size(info.outShape));
   addon.conv2d(f32(b, x), f32(b, filter), out, convParams(info));
   return b.makeTensorInfo(info.outShape, 'float32', out);
 };
@@ -81,7 +97,7 @@ const conv2DBackpropInput: Override = ({ inputs, backend, attrs }, addon) => {
   );
   if (!usable(info) || !sameShape(dy.shape, info.outShape)) return null;
   const b = backend as MathBackendCPU;
-  const out = new Float32Array(size(info.inShape));
+  const out = output(size(info.inShape));
   addon.conv2dBackpropInput(f32(b, dy), f32(b, filter), out, convParams(info));
   return b.makeTensorInfo(info.inShape, 'float32', out);
 };
@@ -96,7 +112,7 @@ const conv2DBackpropFilter: Override = ({ inputs, backend, attrs }, addon) => {
   );
   if (!usable(info) || !sameShape(dy.shape, info.outShape)) return null;
   const b = backend as MathBackendCPU;
-  const out = new Float32Array(size(a.filterShape));
+  const out = output(size(a.filterShape));
   addon.conv2dBackpropFilter(f32(b, x), f32(b, dy), out, convParams(info));
   return b.makeTensorInfo(a.filterShape, 'float32', out);
 };
@@ -123,7 +139,7 @@ const batchMatMul: Override = ({ inputs, backend, attrs }, addon) => {
   // Equal batches, or one side shared by all; other broadcasts go to the cpu kernel.
   if (m === 0 || n === 0 || kA === 0 || batch === 0 || size(outer) !== batch || (batchA !== batchB && Math.min(batchA, batchB) !== 1)) return null;
   const be = backend as MathBackendCPU;
-  const out = new Float32Array(size(outShape));
+  const out = output(size(outShape));
   addon.matMul(f32(be, a), f32(be, b), out, Int32Array.from([batchA, batchB, batch, m, n, kA, transposeA ? 1 : 0, transposeB ? 1 : 0]));
   return be.makeTensorInfo(outShape, 'float32', out);
 };
@@ -184,7 +200,7 @@ const sum: Override = ({ inputs, backend, attrs }, addon) => {
   let outShape = x.shape.filter((_, i) => i < first || i > last);
   if (keepDims) outShape = x.shape.map((d, i) => (i >= first && i <= last ? 1 : d));
   const b = backend as MathBackendCPU;
-  const out = new Float32Array(outer * inner);
+  const out = output(outer * inner);
   addon.sum(f32(b, x), out, Int32Array.from([outer, mid, inner]));
   return b.makeTensorInfo(outShape, 'float32', out);
 };
@@ -196,7 +212,7 @@ function unary(name: keyof typeof UNARY, alphaOf: (attrs: tf.NamedAttrMap | unde
     const n = size(x.shape);
     if (x.dtype !== 'float32' || n < NATIVE_MIN_ELEMENTS) return null;
     const b = backend as MathBackendCPU;
-    const out = new Float32Array(n);
+    const out = output(n);
     addon.unary(op, f32(b, x), out, alphaOf(attrs));
     return b.makeTensorInfo(x.shape, 'float32', out);
   };
@@ -234,11 +250,27 @@ function binary(name: keyof typeof BINARY): Override {
     // Anything else (both sides broadcast, or a general pattern) is left to the cpu kernel.
     if (la === null || lb === null || (la > SCALAR && lb !== FULL) || (lb > SCALAR && la !== FULL)) return null;
     const be = backend as MathBackendCPU;
-    const out = new Float32Array(n);
+    const out = output(n);
     addon.binary(op, f32(be, a), f32(be, b), out, Int32Array.from([la, lb]));
     return be.makeTensorInfo(outShape, 'float32', out);
   };
 }
+
+/** Mean as the cpu kernel computes it (x / count, then summed), with the native div and sum. */
+const mean: Override = (args, addon) => {
+  const { x } = args.inputs as { x: tf.TensorInfo };
+  const { axis } = args.attrs as unknown as { axis: number | number[] };
+  if (x.dtype !== 'float32' || size(x.shape) < NATIVE_MIN_ELEMENTS) return null;
+  const b = args.backend as MathBackendCPU;
+  const axes = tf.util.parseAxisParam(axis, x.shape);
+  const count = size(tf.backend_util.computeOutAndReduceShapes(x.shape, axes)[1]);
+  const scalar = b.makeTensorInfo([], 'float32', new Float32Array([count]));
+  const divided = binary('RealDiv')({ inputs: { a: x, b: scalar }, backend: b }, addon) as tf.TensorInfo;
+  b.disposeIntermediateTensorInfo(scalar);
+  const result = tf.getKernel(tf.Sum, NATIVE_BACKEND)!.kernelFunc({ inputs: { x: divided }, backend: b, attrs: args.attrs }) as tf.TensorInfo;
+  b.disposeIntermediateTensorInfo(divided);
+  return result;
+};
 
 const OVERRIDES: Record<string, Override> = {
   [tf.Conv2D]: conv2D,
@@ -258,6 +290,7 @@ const OVERRIDES: Record<string, Override> = {
   [tf.Sigmoid]: unary('Sigmoid'),
   [tf.Exp]: unary('Exp'),
   [tf.Sum]: sum,
+  [tf.Mean]: mean,
   [tf.Add]: binary('Add'),
   [tf.Sub]: binary('Sub'),
   [tf.Multiply]: binary('Multiply'),
@@ -292,5 +325,19 @@ export function registerNativeBackend(): { info?: AddonInfo; reason?: string } {
       : fallback;
     tf.registerKernel({ ...k, backendName: NATIVE_BACKEND, kernelFunc });
   }
+  tf.registerKernel({
+    kernelName: FUSED_ADAM,
+    backendName: NATIVE_BACKEND,
+    kernelFunc: ({ inputs, backend, attrs }) => {
+      const { value, m, v, grad } = inputs as Record<'value' | 'm' | 'v' | 'grad', tf.TensorInfo>;
+      const b = backend as MathBackendCPU;
+      if (!allF32(value, m, v, grad)) throw new Error(`${FUSED_ADAM}: float32 tensors only`);
+      const n = size(value.shape);
+      for (const t of [m, v, grad]) if (size(t.shape) !== n) throw new Error(`${FUSED_ADAM}: shapes differ`);
+      const [ov, om, ow] = [output(n), output(n), output(n)];
+      addon.adam(f32(b, value), f32(b, m), f32(b, v), f32(b, grad), ov, om, ow, Float32Array.from((attrs as unknown as { hyper: number[] }).hyper));
+      return [b.makeTensorInfo(value.shape, 'float32', ov), b.makeTensorInfo(value.shape, 'float32', om), b.makeTensorInfo(value.shape, 'float32', ow)];
+    },
+  });
   return (registered = { info: addon.info() });
 }

@@ -8,6 +8,7 @@
  */
 import * as tf from '@tensorflow/tfjs-core';
 import { Prng } from '../../datasets/prng.js';
+import { Adam } from './adam.js';
 
 export interface RefNet {
   /** Encoder filters [4, 4, in, out]. */
@@ -66,8 +67,9 @@ export function refLoss(net: RefNet, x: tf.Tensor4D): tf.Scalar {
   return tf.mean(tf.abs(tf.sub(refForward(net, x), x)));
 }
 
+/** Adam(2e-4, 0.5, 0.999): tf.train.adam's update, fused where the backend allows (./adam.ts). */
 export function refOptimizer(): tf.AdamOptimizer {
-  return tf.train.adam(2e-4, 0.5, 0.999);
+  return new Adam(2e-4, 0.5, 0.999);
 }
 
 /** One training step; returns the loss before the update (read back, so the step has finished). */

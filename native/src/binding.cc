@@ -174,6 +174,24 @@ napi_value Binary(napi_env env, napi_callback_info info) {
   });
 }
 
+// adam(value, m, v, grad, outValue, outM, outV, h Float32Array(8)); see elementwise.h.
+napi_value Adam(napi_env env, napi_callback_info info) {
+  return guarded(env, [&] {
+    napi_value a[8];
+    args(env, info, 8, a);
+    size_t n;
+    const float* value = typed<float>(env, a[0], napi_float32_array, &n, "value");
+    const float* m = f32(env, a[1], n, "m");
+    const float* v = f32(env, a[2], n, "v");
+    const float* g = f32(env, a[3], n, "grad");
+    float* ov = f32(env, a[4], n, "out value");
+    float* om = f32(env, a[5], n, "out m");
+    float* ow = f32(env, a[6], n, "out v");
+    const float* h = f32(env, a[7], 8, "adam hyperparameters");
+    gantry::adam(value, m, v, g, ov, om, ow, static_cast<int64_t>(n), h);
+  });
+}
+
 // sum(x, out, [outer, mid, inner])
 napi_value Sum(napi_env env, napi_callback_info info) {
   return guarded(env, [&] {
@@ -214,6 +232,7 @@ NAPI_MODULE_INIT() {
       {"conv2dBackpropInput", nullptr, Conv2DBackpropInput, nullptr, nullptr, nullptr, napi_default, nullptr},
       {"conv2dBackpropFilter", nullptr, Conv2DBackpropFilter, nullptr, nullptr, nullptr, napi_default, nullptr},
       {"unary", nullptr, Unary, nullptr, nullptr, nullptr, napi_default, nullptr},
+      {"adam", nullptr, Adam, nullptr, nullptr, nullptr, napi_default, nullptr},
       {"sum", nullptr, Sum, nullptr, nullptr, nullptr, napi_default, nullptr},
       {"binary", nullptr, Binary, nullptr, nullptr, nullptr, napi_default, nullptr},
   };

@@ -139,6 +139,28 @@ bool binary_layout_ok(int m, int64_t size, int64_t n) {
   }
 }
 
+namespace {
+void adam_range(const float* __restrict value, const float* __restrict m, const float* __restrict v,
+                const float* __restrict g, float* __restrict ov, float* __restrict om, float* __restrict ow,
+                int64_t a, int64_t b, const float* h) {
+  const float b1 = h[0], omb1 = h[1], b2 = h[2], omb2 = h[3], c1 = h[4], c2 = h[5], eps = h[6], neglr = h[7];
+  for (int64_t i = a; i < b; i++) {
+    const float gi = g[i];
+    const float m1 = m[i] * b1 + gi * omb1;        // add(mul(m, b1), mul(g, 1 - b1))
+    const float v1 = v[i] * b2 + (gi * gi) * omb2;  // add(mul(v, b2), mul(square(g), 1 - b2))
+    const float mhat = m1 / c1, vhat = v1 / c2;
+    om[i] = m1;
+    ow[i] = v1;
+    ov[i] = (mhat / (std::sqrt(vhat) + eps)) * neglr + value[i];
+  }
+}
+}  // namespace
+
+void adam(const float* value, const float* m, const float* v, const float* g, float* outValue, float* outM, float* outV,
+          int64_t n, const float* h) {
+  chunked(n, [=](int64_t a, int64_t b) { adam_range(value, m, v, g, outValue, outM, outV, a, b, h); });
+}
+
 void sum(const float* x, float* out, int64_t outer, int64_t mid, int64_t inner) {
   if (inner == 1) {
     chunked(outer, [x, out, mid](int64_t b, int64_t e) {

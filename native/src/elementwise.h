@@ -20,4 +20,9 @@ bool binary_layout_ok(int m, int64_t size, int64_t n);
 // x viewed as [outer, mid, inner]: out[o, j] = sum over m of x[o, m, j] (accumulated in double).
 void sum(const float* x, float* out, int64_t outer, int64_t mid, int64_t inner);
 
+// One Adam step as tfjs's AdamOptimizer computes it, op by op in float32 (so the result is the
+// same as the unfused ops'), in one pass: h = [b1, 1-b1, b2, 1-b2, 1-b1^t, 1-b2^t, eps, -lr].
+void adam(const float* value, const float* m, const float* v, const float* g, float* outValue, float* outM, float* outV,
+          int64_t n, const float* h);
+
 }  // namespace gantry

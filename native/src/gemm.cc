@@ -11,6 +11,7 @@
 #include <cstdlib>
 #include <cstring>
 #include <functional>
+#include <memory>
 #include <mutex>
 #include <thread>
 #include <vector>
@@ -81,29 +82,42 @@ class Pool {
       for (int t = 0; t < ntasks; t++) fn(ctx, t);
       return;
     }
-    fn_ = fn;
-    ctx_ = ctx;
-    ntasks_ = ntasks;
-    next_.store(0, std::memory_order_relaxed);
-    pending_.store(n_ - 1, std::memory_order_relaxed);
+    // The job lives in a shared_ptr: a worker that wakes up late still holds a valid job, finds
+    // every task taken, and never calls fn, so the caller need not wait for sleeping workers —
+    // only for tasks that were claimed.
+    auto job = std::make_shared<Job>();
+    job->fn = fn;
+    job->ctx = ctx;
+    job->ntasks = ntasks;
     {
       std::lock_guard<std::mutex> lk(m_);
+      job_ = job;
       gen_.fetch_add(1, std::memory_order_release);
     }
     cv_.notify_all();
-    work();
-    // Workers must have left this job before its state is reused by the next one.
+    work(*job);
     unsigned spins = 0;
-    while (pending_.load(std::memory_order_acquire) != 0) {
+    while (job->done.load(std::memory_order_acquire) < ntasks) {
       if (++spins < (1u << 20)) cpu_relax();
       else std::this_thread::yield();
     }
   }
 
  private:
-  void work() {
+  struct Job {
+    void (*fn)(void*, int) = nullptr;
+    void* ctx = nullptr;
+    int ntasks = 0;
+    std::atomic<int> next{0};
+    std::atomic<int> done{0};
+  };
+
+  static void work(Job& j) {
     int t;
-    while ((t = next_.fetch_add(1, std::memory_order_relaxed)) < ntasks_) fn_(ctx_, t);
+    while ((t = j.next.fetch_add(1, std::memory_order_relaxed)) < j.ntasks) {
+      j.fn(j.ctx, t);
+      j.done.fetch_add(1, std::memory_order_release);
+    }
   }
 
   void loop() {
@@ -111,19 +125,21 @@ class Pool {
     for (;;) {
       unsigned g = gen_.load(std::memory_order_acquire);
       if (g == seen) {
-        auto until = std::chrono::steady_clock::now() + std::chrono::microseconds(200);
+        // Kernels come back to back: spin a little before sleeping.
+        auto until = std::chrono::steady_clock::now() + std::chrono::microseconds(300);
         for (int i = 0; (g = gen_.load(std::memory_order_acquire)) == seen; i++) {
           cpu_relax();
           if ((i & 255) == 255 && std::chrono::steady_clock::now() > until) break;
         }
       }
-      if (g == seen) {
+      std::shared_ptr<Job> job;
+      {
         std::unique_lock<std::mutex> lk(m_);
-        cv_.wait(lk, [&] { return (g = gen_.load(std::memory_order_acquire)) != seen; });
+        cv_.wait(lk, [&] { return gen_.load(std::memory_order_acquire) != seen; });
+        seen = gen_.load(std::memory_order_acquire);
+        job = job_;
       }
-      seen = g;
-      work();
-      pending_.fetch_sub(1, std::memory_order_release);
+      work(*job);
     }
   }
 
@@ -132,11 +148,7 @@ class Pool {
   std::mutex m_;
   std::condition_variable cv_;
   std::atomic<unsigned> gen_{0};
-  std::atomic<int> next_{0};
-  std::atomic<int> pending_{0};
-  void (*fn_)(void*, int) = nullptr;
-  void* ctx_ = nullptr;
-  int ntasks_ = 0;
+  std::shared_ptr<Job> job_;
 };
 
 int detect_threads() {

@@ -10,8 +10,9 @@ import * as tf from '@tensorflow/tfjs-core';
 import { Prng } from '../../datasets/prng.js';
 import { selectBackend } from '../../models/backend.js';
 import { disposeRefNet, initRefNet, refLoss, refNetVars, refOptimizer, refTrainStep } from '../../models/components/ganomaly-net.js';
+import { Adam } from '../../models/components/adam.js';
 import { loadAddon } from '../../native/addon.js';
-import { NATIVE_KERNELS } from '../../native/tfjs-backend.js';
+import { FUSED_ADAM, NATIVE_KERNELS } from '../../native/tfjs-backend.js';
 
 delete process.env.GANTRY_BACKEND;
 const { addon, reason } = loadAddon();
@@ -91,7 +92,8 @@ test('native backend: registers all cpu kernels and the overrides', async (t) =>
   await selectBackend('native');
   const cpu = tf.getKernelsForBackend('cpu').map((k) => k.kernelName).sort();
   const native = tf.getKernelsForBackend('native').map((k) => k.kernelName).sort();
-  assert.deepEqual(native, cpu);
+  assert.deepEqual(native.filter((k) => k !== FUSED_ADAM), cpu);
+  assert.ok(native.includes(FUSED_ADAM));
   for (const k of NATIVE_KERNELS) assert.ok(native.includes(k), k);
   const info = addon.info();
   t.diagnostic(`addon: ${info.isa} GEMM (${info.mr}×${info.nr} micro-tile), ${info.threads} threads`);
@@ -300,6 +302,28 @@ test('reference network: a few Adam steps, losses and weights native vs cpu', as
     assert.ok(worst <= 2e-6, `weights ${i}: max difference ${worst}`);
   });
   t.diagnostic(`losses cpu ${ref.losses.map((l) => l.toFixed(6)).join(', ')}; native ${got.losses.map((l) => l.toFixed(6)).join(', ')}`);
+});
+
+test('fused Adam on native: weights and moments bit-identical to tf.train.adam', async (t) => {
+  if (!addon) return t.skip(SKIP);
+  await selectBackend('native');
+  const run = async (make: () => tf.AdamOptimizer) => {
+    const net = initRefNet(8, 0.25);
+    const opt = make();
+    const x = tf.tensor4d(new Prng(9).normals(4 * 32 * 32 * 3), [4, 32, 32, 3]);
+    for (let i = 0; i < 3; i++) refTrainStep(net, opt, x);
+    const weights = refNetVars(net).map((v) => Float32Array.from(v.dataSync() as Float32Array));
+    const state = (await opt.getWeights()).slice(1).map((w) => Float32Array.from(w.tensor.dataSync() as Float32Array));
+    opt.dispose();
+    x.dispose();
+    disposeRefNet(net);
+    return [...weights, ...state];
+  };
+  const ref = await run(() => tf.train.adam(2e-4, 0.5, 0.999));
+  const got = await run(() => new Adam(2e-4, 0.5, 0.999));
+  assert.equal(got.length, ref.length);
+  ref.forEach((r, i) => assert.ok(Buffer.from(got[i].buffer).equals(Buffer.from(r.buffer)), `array ${i} differs`));
+  assert.ok(tf.getKernel('GantryFusedAdam', 'native'), 'the fused kernel is registered');
 });
 
 test('conv gradients (Conv2D, Conv2DBackpropInput) match finite differences on the cpu backend', async () => {
