@@ -34,14 +34,10 @@ class NativeBackend extends MathBackendCPU {
 const f32 = (b: MathBackendCPU, t: tf.TensorInfo) => b.data.get(t.dataId).values as Float32Array;
 
 /**
- * An output array for the addon to fill: uninitialised memory (Buffer.allocUnsafeSlow, its own
- * ArrayBuffer), since every native kernel writes every element; skips zeroing megabytes per op.
+ * An output array for the addon to fill. Zeroed, although every native kernel writes every
+ * element: uninitialised memory (Buffer.allocUnsafeSlow) measured no faster on the reference step.
  */
-function output(n: number): Float32Array {
-  if (n === 0) return new Float32Array(0);
-  const buf = Buffer.allocUnsafeSlow(n * 4);
-  return new Float32Array(buf.buffer, buf.byteOffset, n);
-}
+const output = (n: number) => new Float32Array(n);
 const size = (shape: number[]) => shape.reduce((a, b) => a * b, 1);
 const allF32 = (...ts: (tf.TensorInfo | undefined)[]) => ts.every((t) => !t || t.dtype === 'float32');
 
