@@ -248,37 +248,57 @@ const char* const kIsa = "avx2";
 
 inline void micro(int kc, const float* __restrict a, const float* __restrict b, float* c, int ldc, bool acc, int mr,
                   int nr) {
-  __m256 c0[MR], c1[MR];
-#pragma GCC unroll 6
-  for (int i = 0; i < MR; i++) c0[i] = c1[i] = _mm256_setzero_ps();
+  // Twelve named accumulators: with arrays, GCC keeps spilling them to the stack in the loop.
+  __m256 c00 = _mm256_setzero_ps(), c01 = c00, c10 = c00, c11 = c00, c20 = c00, c21 = c00;
+  __m256 c30 = c00, c31 = c00, c40 = c00, c41 = c00, c50 = c00, c51 = c00;
   for (int p = 0; p < kc; p++) {
     const __m256 b0 = _mm256_load_ps(b), b1 = _mm256_load_ps(b + 8);
-#pragma GCC unroll 6
-    for (int i = 0; i < MR; i++) {
-      const __m256 ai = _mm256_broadcast_ss(a + i);
-      c0[i] = _mm256_fmadd_ps(ai, b0, c0[i]);
-      c1[i] = _mm256_fmadd_ps(ai, b1, c1[i]);
-    }
+    __m256 ai = _mm256_broadcast_ss(a);
+    c00 = _mm256_fmadd_ps(ai, b0, c00);
+    c01 = _mm256_fmadd_ps(ai, b1, c01);
+    ai = _mm256_broadcast_ss(a + 1);
+    c10 = _mm256_fmadd_ps(ai, b0, c10);
+    c11 = _mm256_fmadd_ps(ai, b1, c11);
+    ai = _mm256_broadcast_ss(a + 2);
+    c20 = _mm256_fmadd_ps(ai, b0, c20);
+    c21 = _mm256_fmadd_ps(ai, b1, c21);
+    ai = _mm256_broadcast_ss(a + 3);
+    c30 = _mm256_fmadd_ps(ai, b0, c30);
+    c31 = _mm256_fmadd_ps(ai, b1, c31);
+    ai = _mm256_broadcast_ss(a + 4);
+    c40 = _mm256_fmadd_ps(ai, b0, c40);
+    c41 = _mm256_fmadd_ps(ai, b1, c41);
+    ai = _mm256_broadcast_ss(a + 5);
+    c50 = _mm256_fmadd_ps(ai, b0, c50);
+    c51 = _mm256_fmadd_ps(ai, b1, c51);
     a += MR;
     b += NR;
   }
+  alignas(32) float t[MR][NR];
+  _mm256_store_ps(t[0], c00);
+  _mm256_store_ps(t[0] + 8, c01);
+  _mm256_store_ps(t[1], c10);
+  _mm256_store_ps(t[1] + 8, c11);
+  _mm256_store_ps(t[2], c20);
+  _mm256_store_ps(t[2] + 8, c21);
+  _mm256_store_ps(t[3], c30);
+  _mm256_store_ps(t[3] + 8, c31);
+  _mm256_store_ps(t[4], c40);
+  _mm256_store_ps(t[4] + 8, c41);
+  _mm256_store_ps(t[5], c50);
+  _mm256_store_ps(t[5] + 8, c51);
   if (mr == MR && nr == NR) {
-#pragma GCC unroll 6
     for (int i = 0; i < MR; i++) {
       float* ci = c + static_cast<ptrdiff_t>(i) * ldc;
+      __m256 v0 = _mm256_load_ps(t[i]), v1 = _mm256_load_ps(t[i] + 8);
       if (acc) {
-        c0[i] = _mm256_add_ps(_mm256_loadu_ps(ci), c0[i]);
-        c1[i] = _mm256_add_ps(_mm256_loadu_ps(ci + 8), c1[i]);
+        v0 = _mm256_add_ps(_mm256_loadu_ps(ci), v0);
+        v1 = _mm256_add_ps(_mm256_loadu_ps(ci + 8), v1);
       }
-      _mm256_storeu_ps(ci, c0[i]);
-      _mm256_storeu_ps(ci + 8, c1[i]);
+      _mm256_storeu_ps(ci, v0);
+      _mm256_storeu_ps(ci + 8, v1);
     }
     return;
-  }
-  alignas(32) float t[MR][NR];
-  for (int i = 0; i < MR; i++) {
-    _mm256_store_ps(t[i], c0[i]);
-    _mm256_store_ps(t[i] + 8, c1[i]);
   }
   for (int i = 0; i < mr; i++) {
     float* ci = c + static_cast<ptrdiff_t>(i) * ldc;
