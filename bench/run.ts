@@ -2,11 +2,13 @@
 import { benchExecutorOverhead } from './executor-overhead.js';
 import { benchMetricsIngest } from './metrics-ingest.js';
 import { benchMlflowThroughput } from './mlflow-throughput.js';
+import { benchTrainStep } from './train-step.js';
 
 const BENCHES: [string, () => Promise<void>][] = [
   ['executor overhead', benchExecutorOverhead],
   ['metrics ingest + queries', benchMetricsIngest],
   ['mlflow throughput', benchMlflowThroughput],
+  ['training step vs pytorch (issue 5)', async () => void (await benchTrainStep())],
 ];
 
 let crashed = 0;

@@ -3,7 +3,7 @@
 import { Command, CommanderError, Option, InvalidArgumentError } from 'commander';
 import { join } from 'node:path';
 import { availableParallelism } from 'node:os';
-import { loadConfig, openStore } from '../infra/config.js';
+import { BACKEND_NAMES, loadConfig, openStore } from '../infra/config.js';
 import { isUserError, oneLine, CancelledError, UserError } from '../infra/errors.js';
 import { parseSets } from '../experiments/grid.js';
 import { prepareStudy } from '../infra/executor/prepare.js';
@@ -46,7 +46,7 @@ function positiveNumber(v: string): number {
 
 const program = new Command()
   .name('gantry')
-  .description('Durable, reproducible pipelines for GAN-based anomaly-detection research.\n\nSettings: GANTRY_HOME (default ./.gantry), GANTRY_STORE, GANTRY_CATALOG, GANTRY_BACKEND (tensorflow|wasm|cpu), GANTRY_EXECUTOR (embedded|temporal), TEMPORAL_ADDRESS and the other TEMPORAL_* variables.')
+  .description('Durable, reproducible pipelines for GAN-based anomaly-detection research.\n\nSettings: GANTRY_HOME (default ./.gantry), GANTRY_STORE, GANTRY_CATALOG, GANTRY_BACKEND (tensorflow|native|wasm|cpu), GANTRY_EXECUTOR (embedded|temporal), TEMPORAL_ADDRESS and the other TEMPORAL_* variables.')
   .option('-v, --verbose', 'full error details and every step event')
   .hook('preAction', (cmd) => {
     verbose = !!cmd.opts().verbose;
@@ -64,7 +64,7 @@ const run = program
   .option('--retries <n>', 'extra attempts for a step that fails with a transient error', nonNegativeInt, 2)
   .option('--checkpoint-every <n>', 'training iterations between checkpoints', positiveInt, 50)
   .option('--checkpoint-minutes <m>', 'minutes between checkpoints, whichever comes first', positiveNumber, 5)
-  .addOption(new Option('--backend <name>', 'tfjs compute backend').choices(['tensorflow', 'wasm', 'cpu']))
+  .addOption(new Option('--backend <name>', 'tfjs compute backend').choices(BACKEND_NAMES))
   .addOption(new Option('-e, --executor <name>', 'where trials run: in this process, or on Temporal workers (GANTRY_EXECUTOR)').choices(['embedded', 'temporal']).default(process.env.GANTRY_EXECUTOR?.trim() || 'embedded'))
   .option('--detach', 'temporal: launch and return at once (follow with gantry status)')
   .option('--batch-size <n>', 'temporal: trials per workflow run before it continues as new', positiveInt)
@@ -220,7 +220,7 @@ const worker = program
   .description("poll gantry's Temporal task queues and run their workflows and steps until Ctrl-C")
   .option('-q, --task-queue <names...>', "queues to poll (default all three: gantry for workflows and light steps, gantry-gpu for train and score, gantry-catalog for the catalog, which exactly one worker polls; the prefix follows --task-queue-base)")
   .option('--max-concurrent <n>', 'steps at once on the main and GPU queues (default 4 main, 1 GPU)', positiveInt)
-  .addOption(new Option('--backend <name>', 'tfjs compute backend for train and score').choices(['tensorflow', 'wasm', 'cpu']))
+  .addOption(new Option('--backend <name>', 'tfjs compute backend for train and score').choices(BACKEND_NAMES))
   .addHelpText('after', '\nSettings: TEMPORAL_* (the connection flags above), GANTRY_STORE (shared by all workers and launchers), GANTRY_CATALOG (the catalog worker), MLFLOW_TRACKING_URI (mirrored by the catalog worker).');
 withConnectionOptions(worker).action(async (o) => {
   const cfg = loadConfig();

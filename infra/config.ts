@@ -6,20 +6,24 @@ import { LocalStore } from './store/local.js';
 import { S3Store } from './store/s3.js';
 import type { ArtifactStore } from './store/store.js';
 
+/** The tfjs compute backends a user can ask for (models/backend.ts selects among them). */
+export const BACKEND_NAMES = ['tensorflow', 'native', 'wasm', 'cpu'] as const;
+export type BackendName = (typeof BACKEND_NAMES)[number];
+
 const envSchema = z.object({
   GANTRY_HOME: z.string().min(1).default('.gantry'),
   /** Where artifacts live: a directory (default $GANTRY_HOME/store). */
   GANTRY_STORE: z.string().min(1).optional(),
   /** Where the DuckDB catalog lives (default $GANTRY_HOME/catalog.duckdb). */
   GANTRY_CATALOG: z.string().min(1).optional(),
-  GANTRY_BACKEND: z.enum(['tensorflow', 'wasm', 'cpu']).optional(),
+  GANTRY_BACKEND: z.enum(BACKEND_NAMES).optional(),
 });
 
 export interface GantryConfig {
   home: string;
   storeUrl: string;
   catalogPath: string;
-  backend?: 'tensorflow' | 'wasm' | 'cpu';
+  backend?: BackendName;
 }
 
 export function loadConfig(env: NodeJS.ProcessEnv = process.env): GantryConfig {

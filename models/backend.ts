@@ -4,8 +4,9 @@
  *
  * Backend order: GANTRY_BACKEND, else the caller's preference, else auto:
  * `@tensorflow/tfjs-node-gpu` → `@tensorflow/tfjs-node` (optional, not installed on most of
- * our machines) → wasm → cpu. wasm comes before cpu because, for the small dense GANs gantry
- * trains on spectra, it measured 4–7× faster (see models/wgan-gp/README.md, "Backends").
+ * our machines) → native (gantry's C++ addon, built at npm install; see native/README.md) →
+ * wasm → cpu. wasm comes before cpu because, for the small dense GANs gantry trains on spectra,
+ * it measured 4–7× faster (see models/wgan-gp/README.md, "Backends").
  * Caveat for conv models: the wasm backend has no Conv2DBackpropFilter kernel, so conv training
  * fails there until one is supplied; dense networks are unaffected.
  */
@@ -13,13 +14,15 @@ import { createRequire } from 'node:module';
 import path from 'node:path';
 import * as tf from '@tensorflow/tfjs-core';
 import '@tensorflow/tfjs-backend-cpu';
+import { BACKEND_NAMES, type BackendName } from '../infra/config.js';
 import { UserError } from '../infra/errors.js';
+import { NATIVE_BACKEND, registerNativeBackend } from '../native/tfjs-backend.js';
 import { ensureGradients } from './components/tfjs-gradients.js';
 
 export { ensureGradients };
 
-export type BackendRequest = 'tensorflow' | 'wasm' | 'cpu';
-export const BACKENDS: readonly BackendRequest[] = ['tensorflow', 'wasm', 'cpu'];
+export type BackendRequest = BackendName;
+export const BACKENDS: readonly BackendRequest[] = BACKEND_NAMES;
 
 export interface BackendChoice {
   name: string;
@@ -64,21 +67,29 @@ async function select(preferred?: string): Promise<BackendChoice> {
 
   let choice: BackendChoice;
   if (request === 'auto') {
-    const native = await tryNative();
-    if (native.name) choice = { name: native.name };
-    else if (await tryWasm()) choice = { name: 'wasm', note: native.note };
-    else if (await tryCpu()) choice = { name: 'cpu', note: native.note };
+    const tfNode = await tryTensorflow();
+    const addon = tfNode.name ? {} : await tryAddon();
+    const note = [tfNode.note, addon.note].filter(Boolean).join('; ') || undefined;
+    if (tfNode.name) choice = { name: tfNode.name };
+    else if (addon.name) choice = { name: addon.name };
+    else if (await tryWasm()) choice = { name: 'wasm', note };
+    else if (await tryCpu()) choice = { name: 'cpu', note };
     else throw new Error('no tfjs backend could be initialised (cpu and wasm both failed)');
   } else {
-    const ok =
-      request === 'tensorflow' ? (await tryNative()).name : request === 'wasm' ? await tryWasm() : await tryCpu();
+    let why: string | undefined;
+    let ok: string | boolean | undefined;
+    if (request === 'tensorflow') ok = (await tryTensorflow()).name;
+    else if (request === 'native') ({ name: ok, note: why } = await tryAddon());
+    else ok = request === 'wasm' ? await tryWasm() : await tryCpu();
     if (!ok) {
       const others = BACKENDS.filter((b) => b !== request).join(', ');
-      throw new UserError(`compute backend '${request}' could not be loaded`, {
+      throw new UserError(`compute backend '${request}' could not be loaded${why ? `: ${why}` : ''}`, {
         hint:
           request === 'tensorflow'
             ? `install @tensorflow/tfjs-node (or -gpu), or choose ${others}`
-            : `choose one of ${others}, or unset GANTRY_BACKEND for automatic selection`,
+            : request === 'native'
+              ? `rebuild it with \`npm run build:native\` (needs a C++ compiler, make and python3), or choose ${others}`
+              : `choose one of ${others}, or unset GANTRY_BACKEND for automatic selection`,
       });
     }
     choice = { name: typeof ok === 'string' ? ok : request };
@@ -87,7 +98,7 @@ async function select(preferred?: string): Promise<BackendChoice> {
   return choice;
 }
 
-async function tryNative(): Promise<{ name?: string; note?: string }> {
+async function tryTensorflow(): Promise<{ name?: string; note?: string }> {
   let broken: string | undefined;
   for (const pkg of ['@tensorflow/tfjs-node-gpu', '@tensorflow/tfjs-node']) {
     try {
@@ -111,6 +122,21 @@ async function tryNative(): Promise<{ name?: string; note?: string }> {
   return {
     note: broken ?? 'native TensorFlow (@tensorflow/tfjs-node[-gpu]) is not installed; install it for native speed',
   };
+}
+
+/** gantry's own C++ kernels (native/), registered as the tfjs backend 'native'. */
+async function tryAddon(): Promise<{ name?: string; note?: string }> {
+  const reg = registerNativeBackend();
+  if (!reg.info) return { note: `gantry's native addon is unavailable: ${reg.reason}` };
+  try {
+    if (await tf.setBackend(NATIVE_BACKEND)) {
+      await tf.ready();
+      return { name: NATIVE_BACKEND };
+    }
+    return { note: 'the native backend did not initialise' };
+  } catch (e) {
+    return { note: `the native backend failed: ${(e as Error).message?.split('\n')[0]}` };
+  }
 }
 
 async function tryCpu(): Promise<boolean> {

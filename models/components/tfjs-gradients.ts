@@ -1,7 +1,8 @@
 /**
  * Gradient functions for tfjs-core. Its Node bundle registers none (the `@tensorflow/tfjs` union
  * package does that), so tf.grad fails with "gradient function not found". These are ported from
- * tfjs-core 4.22 (Apache-2.0), for the ops dense networks and their losses use. Every gradient
+ * tfjs-core 4.22 (Apache-2.0), for the ops dense networks, 2-D convolutional networks (Conv2D and
+ * its transpose, Conv2DBackpropInput) and their losses use. Except for the convolutions, every gradient
  * here is itself built from ops listed here, so gradients of gradients (WGAN-GP's penalty) work;
  * LeakyRelu, Tanh, Sigmoid and Exp differ from the originals for that reason.
  */
@@ -33,8 +34,60 @@ function unaryX(kernelName: string, dx: (dy: G, x: G) => G): tf.GradConfig {
   return { kernelName, inputsToSave: ['x'], gradFunc: (dy, saved) => ({ x: () => dx(dy as G, saved[0]) }) };
 }
 
+type ConvAttrs = {
+  strides: [number, number] | number;
+  pad: 'valid' | 'same' | number | tf.backend_util.ExplicitPadding;
+  dataFormat: 'NHWC' | 'NCHW';
+  dilations?: [number, number] | number;
+  dimRoundingMode?: 'floor' | 'round' | 'ceil';
+};
+
+// tfjs-core does not export its conv2DBackpropFilter/conv2DBackpropInput ops; these run the
+// kernels as those ops do (inputs are rank 4 here: the conv ops reshape before their kernels).
+function conv2DBackpropInput(xShape: number[], dy: G, filter: G, a: ConvAttrs): G {
+  const { strides, pad, dataFormat, dimRoundingMode } = a;
+  const attrs = { strides, pad, dataFormat, dimRoundingMode, inputShape: xShape };
+  return tf.engine().runKernel(tf.Conv2DBackpropInput, { dy, filter }, attrs as unknown as tf.NamedAttrMap) as G;
+}
+
+function conv2DBackpropFilter(x: G, dy: G, filterShape: number[], a: ConvAttrs): G {
+  const { strides, pad, dataFormat, dimRoundingMode } = a;
+  const attrs = { strides, pad, dataFormat, dimRoundingMode, filterShape };
+  return tf.engine().runKernel(tf.Conv2DBackpropFilter, { x, dy }, attrs as unknown as tf.NamedAttrMap) as G;
+}
+
 function gradConfigs(): tf.GradConfig[] {
   return [
+    {
+      kernelName: tf.Conv2D,
+      inputsToSave: ['x', 'filter'],
+      gradFunc: (dy, saved, attrs) => {
+        const [x, filter] = saved;
+        const a = attrs as unknown as ConvAttrs;
+        tf.util.assert(
+          tf.backend_util.tupleValuesAreOne(a.dilations ?? 1),
+          () => `Error in gradient of conv2D: dilation rates greater than 1 are not yet supported in gradients. Got dilations '${a.dilations}'`,
+        );
+        // As tfjs-core's Conv2D gradient: the forward op's dimRoundingMode is not passed on.
+        const b = { ...a, dimRoundingMode: undefined };
+        return {
+          x: () => conv2DBackpropInput(x.shape, dy as G, filter, b),
+          filter: () => conv2DBackpropFilter(x, dy as G, filter.shape, b),
+        };
+      },
+    },
+    {
+      kernelName: tf.Conv2DBackpropInput,
+      inputsToSave: ['dy', 'filter'],
+      gradFunc: (ddx, saved, attrs) => {
+        const [dy, filter] = saved;
+        const a = attrs as unknown as ConvAttrs;
+        return {
+          dy: () => tf.conv2d(ddx as tf.Tensor4D, filter as tf.Tensor4D, a.strides, a.pad as 'same', a.dataFormat, 1, a.dimRoundingMode),
+          filter: () => conv2DBackpropFilter(ddx as G, dy, filter.shape, a),
+        };
+      },
+    },
     {
       kernelName: tf.BatchMatMul,
       inputsToSave: ['a', 'b'],

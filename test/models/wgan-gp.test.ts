@@ -5,6 +5,7 @@ import * as tf from '@tensorflow/tfjs-core';
 import { Prng } from '../../datasets/prng.js';
 import { CancelledError, UserError } from '../../infra/errors.js';
 import { backendName, selectBackend } from '../../models/backend.js';
+import { loadAddon } from '../../native/addon.js';
 import type { MetricPoint, Samples, TrainHooks } from '../../models/detector.js';
 import { wganGp, wganGpParams, type WganGpParams } from '../../models/wgan-gp/index.js';
 import { gradientPenalty } from '../../models/wgan-gp/losses.js';
@@ -89,13 +90,13 @@ test('backend selection: explicit, idempotent, unknown names are user errors', a
   assert.equal(a.name, 'cpu');
   assert.equal(await selectBackend(), a, 'a second call keeps the choice');
   assert.equal(backendName(), 'cpu');
-  await assert.rejects(selectBackend('cuda'), (e: unknown) => e instanceof UserError && /tensorflow, wasm, cpu/.test(e.hint ?? ''));
+  await assert.rejects(selectBackend('cuda'), (e: unknown) => e instanceof UserError && /tensorflow, native, wasm, cpu/.test(e.hint ?? ''));
   // Native TensorFlow is not installed in CI: asking for it must say so, not crash.
   await assert.rejects(selectBackend('tensorflow'), (e: unknown) => e instanceof UserError && /tensorflow/.test(e.message));
   assert.equal(tf.getBackend(), 'cpu', 'a failed request leaves the previous backend');
 });
 
-test('backend auto-selection in a fresh process: no native TensorFlow here, so wasm, with a note', () => {
+test('backend auto-selection in a fresh process: no native TensorFlow here, so the native addon if built, else wasm with a note', () => {
   const url = new URL('../../models/backend.js', import.meta.url).href;
   const script = `import { selectBackend, backendName } from '${url}';
     const a = await selectBackend(); const b = await selectBackend();
@@ -108,8 +109,13 @@ test('backend auto-selection in a fresh process: no native TensorFlow here, so w
   assert.ok(out.same);
   assert.equal(out.name, out.a.name);
   if (out.a.name !== 'tensorflow') {
-    assert.equal(out.a.name, 'wasm');
-    assert.match(out.a.note ?? '', /tfjs-node/);
+    if (loadAddon().addon) {
+      assert.equal(out.a.name, 'native');
+    } else {
+      assert.equal(out.a.name, 'wasm');
+      assert.match(out.a.note ?? '', /tfjs-node/);
+      assert.match(out.a.note ?? '', /native addon/);
+    }
   }
 });
 
@@ -169,8 +175,9 @@ test('gradient penalty: its gradient w.r.t. critic weights matches finite differ
   disposeNets(nets);
 });
 
-for (const backend of ['cpu', 'wasm'] as const) {
-  test(`resume is bit-identical to an uninterrupted run (${backend})`, async () => {
+for (const backend of ['cpu', 'wasm', 'native'] as const) {
+  test(`resume is bit-identical to an uninterrupted run (${backend})`, async (t) => {
+    if (backend === 'native' && !loadAddon().addon) return t.skip(`native addon not built: ${loadAddon().reason}`);
     await selectBackend(backend);
     assert.equal(backendName(), backend);
     const p = params();
@@ -262,11 +269,11 @@ test('scores: the generator score separates off-manifold anomalies (AUC > 0.8)',
   assert.deepEqual(again[0].scores, sets[0].scores);
 });
 
-test('smoke timing (cpu vs wasm): training and scoring throughput', async (t) => {
+test('smoke timing (cpu vs wasm vs native): training and scoring throughput', async (t) => {
   const dim = 20;
   const train: Samples = { n: 1024, dim, data: sheet(1024, dim, 3) };
   const toScore: Samples = { n: 128, dim, data: sheet(128, dim, 4) };
-  for (const backend of ['cpu', 'wasm'] as const) {
+  for (const backend of ['cpu', 'wasm', ...(loadAddon().addon ? (['native'] as const) : [])] as const) {
     await selectBackend(backend);
     const p = params({ iterations: 10, batchSize: 64 });
     await wganGp.fit(train, params({ iterations: 2 }), 1, recorder().hooks); // warm-up
