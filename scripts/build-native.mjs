@@ -8,11 +8,12 @@
  *   GANTRY_NATIVE=0 npm ci                  skip the build
  *   GANTRY_NATIVE_PORTABLE=1 npm ci         build without -march=native (a binary for other CPUs)
  *
- * Node headers come from the local Node installation (<prefix>/include/node) when present, so
- * nothing is downloaded; otherwise node-gyp's own lookup applies (its cache, or a download).
+ * Node headers come from the local Node installation (<prefix>/include/node) or node-gyp's cache;
+ * nothing is ever downloaded: without local headers the addon is not built.
  */
 import { spawnSync } from 'node:child_process';
 import fs from 'node:fs';
+import os from 'node:os';
 import { createRequire } from 'node:module';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -60,11 +61,22 @@ function localNodeDir() {
   return undefined;
 }
 
+/** Headers that node-gyp downloaded earlier (its cache), which it uses without the network. */
+function cachedHeaders() {
+  const version = process.version.slice(1);
+  const bases = [process.env.npm_config_devdir, process.env.XDG_CACHE_HOME && path.join(process.env.XDG_CACHE_HOME, 'node-gyp'), path.join(os.homedir(), '.cache', 'node-gyp')];
+  return bases.some((b) => b && fs.existsSync(path.join(b, version, 'include', 'node', 'node_api.h')));
+}
+
 const log = fs.openSync(logFile, 'w');
 const [cmd, ...pre] = nodeGyp();
 const args = [...pre, 'rebuild', `--directory=${dir}`];
 const nodedir = localNodeDir();
 if (nodedir) args.push(`--nodedir=${nodedir}`);
+else if (!cachedHeaders()) {
+  fs.closeSync(log);
+  giveUp(`no Node ${process.version} headers on this machine (node-gyp would download them; gantry never downloads at install)`);
+}
 if (process.env.GANTRY_NATIVE_PORTABLE === '1') args.push('--', '-Dgantry_march_native=0');
 fs.writeSync(log, `$ ${[cmd, ...args].join(' ')}\n`);
 const started = Date.now();
