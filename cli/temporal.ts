@@ -76,15 +76,22 @@ export async function runOnTemporal(study: PreparedStudy, o: TemporalRunOptions)
   if (o.detach) return { kind: 'detached', workflowId: id };
   const started = Date.now();
   let last = '';
+  let answered = false;
+  // A study no worker picks up waits silently on Temporal's side: say what to check.
+  const silence = setTimeout(() => {
+    if (!answered) o.log(`no worker has answered for 30 s: is \`gantry worker\` running on task queue ${o.conn.queues.main}, against the same server and namespace?`);
+  }, 30_000);
+  silence.unref();
   const result = await waitForStudy(o.conn, id, {
     signal: o.signal,
     intervalMs: 2000,
     onProgress: (p) => {
+      answered = true;
       const line = progressLine(p, Date.now() - started);
       if (line !== last) o.log(line);
       last = line;
     },
-  });
+  }).finally(() => clearTimeout(silence));
   if (!result) return { kind: 'stopped-following', workflowId: id };
   return { kind: 'closed', workflowId: id, result };
 }
