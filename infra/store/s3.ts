@@ -92,6 +92,8 @@ export interface S3StoreOptions {
 
 const MIB = 1024 * 1024;
 const PROBE_PREFIX = '.gantry-probe-';
+/** `<prefix>/.gantry-uploads/<id>/<key>`: a multipart upload of <key> in progress (see putFile). */
+const UPLOADS_PREFIX = '.gantry-uploads/';
 const CREDENTIAL_ERRORS = new Set(['InvalidAccessKeyId', 'SignatureDoesNotMatch', 'ExpiredToken', 'InvalidToken', 'TokenRefreshRequired', 'InvalidClientTokenId', 'Forbidden']);
 const REGION_ERRORS = new Set(['PermanentRedirect', 'AuthorizationHeaderMalformed', 'IllegalLocationConstraintException']);
 const NETWORK_CODES = new Set(['ECONNREFUSED', 'ECONNRESET', 'ECONNABORTED', 'EPIPE', 'ETIMEDOUT', 'ENOTFOUND', 'EAI_AGAIN', 'EHOSTUNREACH', 'ENETUNREACH', 'EHOSTDOWN', 'ENETDOWN']);
@@ -127,8 +129,8 @@ export class S3Store implements ArtifactStore {
   private readonly whenRequiredChecksums: boolean;
   private region?: string;
   private clientP?: Promise<S3Client>;
-  /** Multipart uploads whose abort could not reach the server; retried by checkWritable and putFile. */
-  private readonly orphans = new Map<string, string>();
+  /** Multipart uploads whose abort could not reach the server (upload id → key and record); retried by checkWritable and putFile. */
+  private readonly orphans = new Map<string, { Key: string; record?: string }>();
 
   constructor(location: string | S3Location, private readonly opts: S3StoreOptions = {}) {
     const loc = typeof location === 'string' ? parseS3Url(location) : location;
@@ -248,7 +250,7 @@ export class S3Store implements ArtifactStore {
 
   async checkWritable(): Promise<void> {
     const probe = `${this.keyPrefix}${PROBE_PREFIX}${randomBytes(6).toString('hex')}`;
-    await this.call('write a probe object to', undefined, async (c, s) => {
+    await this.call('write a probe object', undefined, async (c, s) => {
       await c.send(new s.PutObjectCommand({ Bucket: this.bucket, Key: probe, Body: 'probe', Metadata: { sha256: sha256Hex('probe') } }));
       await c.send(new s.DeleteObjectCommand({ Bucket: this.bucket, Key: probe }));
     });
@@ -272,6 +274,10 @@ export class S3Store implements ArtifactStore {
     const { sha256, size } = await hashFile(path);
     const [c, { Upload }] = await Promise.all([this.client(), import('@aws-sdk/lib-storage')]);
     await this.reapOrphans();
+    // MinIO lists incomplete uploads only by their exact key, so a process that dies mid-upload
+    // would leave parts no sweep can find: record each multipart upload first, under the prefix.
+    const record = size > this.partSize ? `${this.keyPrefix}${UPLOADS_PREFIX}${randomBytes(6).toString('hex')}/${key}` : undefined;
+    if (record) await this.call('upload', key, (c, s) => c.send(new s.PutObjectCommand({ Bucket: this.bucket, Key: record, Body: '', ContentLength: 0 })));
     const where = `${this.url}/${key}`;
     const source = createReadStream(path);
     const again = createHash('sha256');
@@ -302,9 +308,11 @@ export class S3Store implements ArtifactStore {
       source.destroy();
       body.destroy();
       // Until CompleteMultipartUpload succeeds nothing is visible at Key; aborting frees the parts.
-      if (upload.uploadId) await this.abortUpload(Key, upload.uploadId);
+      if (upload.uploadId) await this.abortUpload(Key, upload.uploadId, record);
+      else await this.dropRecord(record);
       throw this.explain(e, 'upload', key);
     }
+    await this.dropRecord(record);
     return { key, sha256, size };
   }
 
@@ -353,19 +361,26 @@ export class S3Store implements ArtifactStore {
     const under = prefix.replace(/\/$/, '');
     const Prefix = under ? `${this.objectKey(under)}/` : this.keyPrefix;
     const out: string[] = [];
+    for (const o of await this.listObjects(Prefix, prefix || undefined)) {
+      const rel = o.Key.slice(this.keyPrefix.length);
+      if (isKey(rel)) out.push(rel); // probes, upload records and foreign objects are not artifacts
+    }
+    return out.sort();
+  }
+
+  /** Every object whose key starts with Prefix, through ListObjectsV2's pages. */
+  private async listObjects(Prefix: string, key?: string, what = 'list'): Promise<{ Key: string; LastModified?: Date }[]> {
+    const out: { Key: string; LastModified?: Date }[] = [];
     let token: string | undefined;
     do {
-      const page = await this.call('list', prefix || undefined, (c, s) =>
+      const page = await this.call(what, key, (c, s) =>
         c.send(new s.ListObjectsV2Command({ Bucket: this.bucket, Prefix, ContinuationToken: token, MaxKeys: this.listPageSize })),
       );
-      for (const o of page.Contents ?? []) {
-        const rel = o.Key?.slice(this.keyPrefix.length);
-        if (rel && isKey(rel)) out.push(rel); // probes and foreign objects are not artifacts
-      }
+      for (const o of page.Contents ?? []) if (o.Key) out.push({ Key: o.Key, LastModified: o.LastModified });
       if (page.IsTruncated && !page.NextContinuationToken) throw new Error(`S3 listing of ${this.url} was truncated without a continuation token`);
       token = page.IsTruncated ? page.NextContinuationToken : undefined;
     } while (token);
-    return out.sort();
+    return out;
   }
 
   async delete(key: string): Promise<void> {
@@ -376,46 +391,73 @@ export class S3Store implements ArtifactStore {
   /**
    * Abort incomplete multipart uploads under the prefix started more than `olderThanMs` ago, and
    * any this process could not abort earlier. Their parts are invisible but billed. A bucket
-   * lifecycle rule (AbortIncompleteMultipartUpload) does the same on AWS.
+   * lifecycle rule (AbortIncompleteMultipartUpload) does the same on AWS, MinIO's
+   * stale_uploads_expiry (default 24 h) on MinIO. Returns how many were aborted.
    */
   async abortIncompleteUploads(olderThanMs: number): Promise<number> {
     await this.reapOrphans();
     const cutoff = Date.now() - olderThanMs;
+    const stale = (d?: Date) => !d || d.getTime() <= cutoff;
+    // Every upload under the prefix, where the server lists by prefix (AWS, Ceph, not MinIO)…
+    let { aborted } = await this.abortUploadsUnder(this.keyPrefix, stale);
+    // …and every recorded one by its exact key, which every server lists.
+    const records = `${this.keyPrefix}${UPLOADS_PREFIX}`;
+    for (const r of await this.listObjects(records, undefined, 'list upload records')) {
+      const Key = this.keyPrefix + r.Key.slice(records.length).replace(/^[^/]*\//, '');
+      const under = await this.abortUploadsUnder(Key, stale, Key);
+      aborted += under.aborted;
+      // An upload may be recorded before it starts: a young record stays.
+      if (under.left === 0 && stale(r.LastModified)) await this.dropRecord(r.Key);
+    }
+    return aborted;
+  }
+
+  /** Abort the stale uploads whose key starts with Prefix (or is exactly `only`); counts those aborted and those left. */
+  private async abortUploadsUnder(Prefix: string, stale: (initiated?: Date) => boolean, only?: string): Promise<{ aborted: number; left: number }> {
     let aborted = 0;
+    let left = 0;
     let KeyMarker: string | undefined;
     let UploadIdMarker: string | undefined;
     for (;;) {
-      const page = await this.call('list the incomplete uploads of', undefined, (c, s) =>
-        c.send(new s.ListMultipartUploadsCommand({ Bucket: this.bucket, Prefix: this.keyPrefix, KeyMarker, UploadIdMarker })),
+      const page = await this.call('list incomplete uploads', undefined, (c, s) =>
+        c.send(new s.ListMultipartUploadsCommand({ Bucket: this.bucket, Prefix, KeyMarker, UploadIdMarker })),
       );
       for (const u of page.Uploads ?? []) {
-        if (u.Key && u.UploadId && (!u.Initiated || u.Initiated.getTime() <= cutoff)) {
-          if (await this.abortUpload(u.Key, u.UploadId)) aborted++;
-        }
+        if (!u.Key || !u.UploadId || (only !== undefined && u.Key !== only)) continue;
+        if (stale(u.Initiated) && (await this.abortUpload(u.Key, u.UploadId))) aborted++;
+        else left++;
       }
-      if (!page.IsTruncated || !page.NextKeyMarker) return aborted;
+      if (!page.IsTruncated || !page.NextKeyMarker) return { aborted, left };
       KeyMarker = page.NextKeyMarker;
       UploadIdMarker = page.NextUploadIdMarker;
     }
   }
 
-  /** True when the upload is gone; otherwise it is remembered and retried later. */
-  private async abortUpload(Key: string, UploadId: string): Promise<boolean> {
+  /** True when the upload is gone (its record too); otherwise it is remembered and retried later. */
+  private async abortUpload(Key: string, UploadId: string, record?: string): Promise<boolean> {
     const [c, s] = await Promise.all([this.client(), loadSdk()]);
     try {
       await c.send(new s.AbortMultipartUploadCommand({ Bucket: this.bucket, Key, UploadId }));
     } catch (e) {
       if ((e as SdkError).name !== 'NoSuchUpload') {
-        this.orphans.set(UploadId, Key);
+        this.orphans.set(UploadId, { Key, record });
         return false;
       }
     }
     this.orphans.delete(UploadId);
+    await this.dropRecord(record);
     return true;
   }
 
+  /** Best effort: a record left behind is dropped by a later sweep. */
+  private async dropRecord(record: string | undefined): Promise<void> {
+    if (!record) return;
+    const [c, s] = await Promise.all([this.client(), loadSdk()]);
+    await c.send(new s.DeleteObjectCommand({ Bucket: this.bucket, Key: record })).catch(() => {});
+  }
+
   private async reapOrphans(): Promise<void> {
-    for (const [id, key] of [...this.orphans]) await this.abortUpload(key, id);
+    for (const [id, { Key, record }] of [...this.orphans]) await this.abortUpload(Key, id, record);
   }
 
   /** Release the client's sockets (tests, short-lived tools). */

@@ -1,95 +1,99 @@
 /**
- * A real S3-compatible server for tests: s3rver on 127.0.0.1 with a random port, plus the few
- * things s3rver lacks that the tests rely on:
- * - SigV4 signature checks (s3rver only checks that the access key id exists), so a wrong
- *   secret gets S3's own SignatureDoesNotMatch;
- * - ListMultipartUploads and AbortMultipartUpload, on s3rver's own on-disk layout of uploads;
- * - ListObjectsV2 continuation tokens (s3rver makes them with DES, which OpenSSL 3 no longer has:
- *   a second page is a 500), by serving V2 listings through its V1 listing (marker = last key);
- * - request hooks: a log of every request, and holding requests unanswered (a server dying mid-upload).
- * Also tiny fault servers: one that accepts and never answers, one that answers every request
- * with a fixed 5xx. Used by the S3 store tests; reusable by any test that needs S3.
+ * "An S3 server" for tests: MinIO when a minio binary is found (test/live/servers.ts), else the
+ * stand-in s3rver, saying which and why on one line; with GANTRY_LIVE=require (CI) a missing MinIO
+ * fails instead. Either way the tests reach it through a fault proxy (s3-proxy.ts) that logs
+ * requests, injects errors, holds requests and stops like a crashed server, so the same test
+ * bodies run against both. Also tiny fault servers: one that accepts and never answers, one that
+ * answers every request with a fixed 5xx. Used by the S3 store tests; reusable by any test that
+ * needs S3.
  */
-import { createHash, createHmac } from 'node:crypto';
-import { mkdtemp, readdir, readFile, rm, stat } from 'node:fs/promises';
-import { createServer as createHttpServer, type IncomingMessage, type Server as HttpServer } from 'node:http';
+import { GetObjectCommand, ListObjectsV2Command, S3Client } from '@aws-sdk/client-s3';
+import { createServer as createHttpServer } from 'node:http';
 import { createServer as createTcpServer, type Server as TcpServer, type Socket } from 'node:net';
-import { createRequire } from 'node:module';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { liveRequired, missingServer } from '../live/servers.js';
+import { S3FaultProxy, type HeldRequests, type RequestMatch, type S3TestRequest } from './s3-proxy.js';
+import { startMinioBackend } from './s3-minio.js';
+import { startS3rver } from './s3rver.js';
 
-/** s3rver's built-in account. */
-export const S3RVER_CREDENTIALS = { accessKeyId: 'S3RVER', secretAccessKey: 'S3RVER' } as const;
+// As infra/store/s3.ts does: the SDK's notice that its 2027 releases need Node 22 is only noise here.
+process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED ??= 'true';
 
-// s3rver ships no types: the part of its (Koa) surface used here.
-interface KoaContext {
-  req: IncomingMessage;
-  method: string;
-  path: string;
-  query: Record<string, string | string[] | undefined>;
-  status: number;
-  querystring: string;
-  body: unknown;
-  type: string;
+export type { S3TestRequest } from './s3-proxy.js';
+
+export interface PendingUpload {
+  key: string;
+  uploadId: string;
 }
-type Middleware = (ctx: KoaContext, next: () => Promise<void>) => Promise<void>;
-interface S3rverInstance {
-  middleware: Middleware[];
-  run(): Promise<{ address: string; port: number }>;
+
+/** What a server behind the proxy provides. */
+export interface S3Backend {
+  /** e.g. 'MinIO <version>', 's3rver (stand-in)'. */
+  name: string;
+  endpoint: string;
+  credentials: { accessKeyId: string; secretAccessKey: string };
+  /** Multipart uploads in progress in `bucket`, found without the store's own listing; `keys` are those uploads were started for. */
+  pendingUploads(bucket: string, keys: string[]): Promise<PendingUpload[]>;
   close(): Promise<void>;
-  httpServer?: HttpServer;
-}
-type S3rverCtor = new (opts: Record<string, unknown>) => S3rverInstance;
-const S3rver = createRequire(import.meta.url)('s3rver') as S3rverCtor;
-
-export interface S3TestRequest {
-  method: string;
-  /** The raw path, e.g. /bucket/pre/fix/key. */
-  path: string;
-  query: Record<string, string | string[] | undefined>;
 }
 
 export interface S3TestServerOptions {
   /** Buckets created at start (default ['gantry-test']). */
   buckets?: string[];
-  /** Where s3rver keeps its files (default a new temporary directory). */
-  directory?: string;
-  /** Default: a free one. */
-  port?: number;
-  /** Check SigV4 signatures against s3rver's secret (default true). */
-  verifySignatures?: boolean;
 }
 
 export class S3TestServer {
-  /** Every request received, in order (fault tests count retries with it). */
-  readonly requests: S3TestRequest[] = [];
-  private server?: S3rverInstance;
-  private holds: { match: (r: S3TestRequest) => boolean; reached: (r: S3TestRequest) => void }[] = [];
-  private listeners: ((r: S3TestRequest) => void)[] = [];
-  private faults: { match: (r: S3TestRequest) => boolean; status: number; code: string }[] = [];
-  private release: () => void = () => {};
-  private released = Promise.resolve();
+  private client?: S3Client;
 
-  private constructor(readonly directory: string, public port: number, readonly buckets: string[], private readonly verify: boolean) {}
+  private constructor(
+    readonly backend: S3Backend,
+    private readonly proxy: S3FaultProxy,
+    readonly buckets: string[],
+  ) {}
 
+  /** MinIO if there is one, else s3rver (or a failure, under GANTRY_LIVE=require); prints which. */
   static async start(opts: S3TestServerOptions = {}): Promise<S3TestServer> {
-    const dir = opts.directory ?? (await mkdtemp(join(tmpdir(), 'gantry-s3rver-')));
-    const s = new S3TestServer(dir, opts.port ?? 0, opts.buckets ?? ['gantry-test'], opts.verifySignatures ?? true);
-    await s.listen();
-    return s;
+    const buckets = opts.buckets ?? ['gantry-test'];
+    let backend = await startMinioBackend(buckets);
+    if (backend) {
+      process.stdout.write(`s3 suite against ${backend.name} at ${backend.endpoint}\n`);
+    } else {
+      const why = missingServer('minio').replace(/^skipped: /, '');
+      if (liveRequired()) throw new Error(`GANTRY_LIVE=require, but ${why}`);
+      backend = await startS3rver(buckets);
+      process.stdout.write(`s3 suite against ${backend.name}: ${why}\n`);
+    }
+    const proxy = await S3FaultProxy.start(backend.endpoint).catch(async (e) => {
+      await backend.close();
+      throw e;
+    });
+    return new S3TestServer(backend, proxy, buckets);
   }
 
   get bucket(): string {
     return this.buckets[0];
   }
 
+  /** Every request received, in order (fault tests count retries with it). */
+  get requests(): S3TestRequest[] {
+    return this.proxy.requests;
+  }
+
+  /** The proxy's port: what clients reach. */
+  get port(): number {
+    return this.proxy.port;
+  }
+
   get endpoint(): string {
-    return `http://127.0.0.1:${this.port}`;
+    return this.proxy.endpoint;
+  }
+
+  get credentials(): { accessKeyId: string; secretAccessKey: string } {
+    return { ...this.backend.credentials };
   }
 
   /** S3Store options for this server. */
   storeOptions(): { endpoint: string; region: string; credentials: { accessKeyId: string; secretAccessKey: string } } {
-    return { endpoint: this.endpoint, region: 'us-east-1', credentials: { ...S3RVER_CREDENTIALS } };
+    return { endpoint: this.endpoint, region: 'us-east-1', credentials: this.credentials };
   }
 
   /** Environment for a gantry process (the CLI, worker threads) using this server as its store. */
@@ -97,205 +101,81 @@ export class S3TestServer {
     return {
       GANTRY_STORE: `s3://${this.bucket}/${prefix}`,
       AWS_ENDPOINT_URL_S3: this.endpoint,
-      AWS_ACCESS_KEY_ID: S3RVER_CREDENTIALS.accessKeyId,
-      AWS_SECRET_ACCESS_KEY: S3RVER_CREDENTIALS.secretAccessKey,
+      AWS_ACCESS_KEY_ID: this.backend.credentials.accessKeyId,
+      AWS_SECRET_ACCESS_KEY: this.backend.credentials.secretAccessKey,
       AWS_REGION: 'us-east-1',
       AWS_EC2_METADATA_DISABLED: 'true',
     };
   }
 
-  /** Resolves with the first request matching `match`; it and later matches stay unanswered until stop(). */
-  holdRequests(match: (r: S3TestRequest) => boolean): Promise<S3TestRequest> {
-    return new Promise((reached) => this.holds.push({ match, reached }));
+  /** Matching requests stay unanswered until release() or stop(). */
+  holdRequests(match: RequestMatch): HeldRequests {
+    return this.proxy.holdRequests(match);
   }
 
   /** Call `listener` on every request as it arrives (before it is answered); returns a remover. */
   onRequest(listener: (r: S3TestRequest) => void): () => void {
-    this.listeners.push(listener);
-    return () => {
-      this.listeners = this.listeners.filter((l) => l !== listener);
-    };
+    return this.proxy.onRequest(listener);
   }
 
-  /** Answer matching requests with an S3 error (e.g. 500 InternalError) until the returned function is called. */
-  failRequests(match: (r: S3TestRequest) => boolean, status = 500, code = 'InternalError'): () => void {
-    const fault = { match, status, code };
-    this.faults.push(fault);
-    return () => {
-      this.faults = this.faults.filter((f) => f !== fault);
-    };
+  /** Answer matching requests (the next `times`) with an S3 error, e.g. 500 InternalError; returns a remover. */
+  failRequests(match: RequestMatch, status = 500, code = 'InternalError', times = Infinity): () => void {
+    return this.proxy.failRequests(match, status, code, times);
   }
 
-  /** Stop at once, like a crashed server: open connections are cut, held requests dropped. */
+  /** The endpoint dies at once, like a crashed server: open connections are cut, held requests dropped. */
   async stop(): Promise<void> {
-    const server = this.server;
-    if (!server) return;
-    this.server = undefined;
-    server.httpServer?.closeAllConnections();
-    this.release();
-    await server.close();
-    this.holds = [];
+    await this.proxy.stop();
   }
 
-  /** A new server on the same directory and port (its objects and uploads survive). */
+  /** The endpoint back on the same port, with the objects and uploads it had. */
   async restart(): Promise<void> {
-    await this.stop();
-    await this.listen();
+    await this.proxy.restart();
   }
 
-  /** Multipart uploads in progress, read from s3rver's files. */
-  async pendingUploads(bucket = this.bucket): Promise<{ key: string; uploadId: string }[]> {
-    const root = join(this.directory, bucket, '._S3rver_uploads');
-    const ids = await readdir(root).catch(() => [] as string[]);
-    return Promise.all(ids.map(async (uploadId) => ({ uploadId, key: await readFile(join(root, uploadId, 'key'), 'utf8') })));
+  /** Multipart uploads in progress in `bucket`, as the server itself has them. */
+  async pendingUploads(bucket = this.bucket): Promise<PendingUpload[]> {
+    const started = new Set<string>();
+    for (const r of this.requests) {
+      if (r.method === 'POST' && 'uploads' in r.query && r.path.startsWith(`/${bucket}/`)) started.add(decodeURIComponent(r.path.slice(bucket.length + 2)));
+    }
+    return this.backend.pendingUploads(bucket, [...started].sort());
   }
 
-  /** Remove the server's files (after stop). */
-  async removeFiles(): Promise<void> {
-    await rm(this.directory, { recursive: true, force: true });
+  /** Every key under `prefix` in `bucket`, with its size, listed past the proxy (so not logged). */
+  async keys(prefix = '', bucket = this.bucket): Promise<{ key: string; size: number }[]> {
+    const out: { key: string; size: number }[] = [];
+    let ContinuationToken: string | undefined;
+    do {
+      const page = await this.direct().send(new ListObjectsV2Command({ Bucket: bucket, Prefix: prefix, ContinuationToken }));
+      for (const o of page.Contents ?? []) if (o.Key) out.push({ key: o.Key, size: o.Size ?? 0 });
+      ContinuationToken = page.IsTruncated ? page.NextContinuationToken : undefined;
+    } while (ContinuationToken);
+    return out;
   }
 
-  private async listen(): Promise<void> {
-    const server = new S3rver({
-      port: this.port,
-      address: '127.0.0.1',
-      silent: true,
-      directory: this.directory,
-      configureBuckets: this.buckets.map((name) => ({ name })),
-      vhostBuckets: false,
-    });
-    this.released = new Promise((r) => (this.release = r));
-    // Ahead of s3rver's own middleware, last-added first.
-    server.middleware.unshift(this.multipartShim());
-    server.middleware.unshift(listV2Shim);
-    if (this.verify) server.middleware.unshift(signatureCheck);
-    server.middleware.unshift(this.hooks());
-    const addr = await server.run();
-    this.port = addr.port;
-    this.server = server;
+  /** Every object under `prefix` in `bucket` up to `maxBytes`, with its metadata and bytes, read past the proxy. */
+  async objects(prefix = '', bucket = this.bucket, maxBytes = 1_000_000): Promise<{ key: string; metadata: Record<string, string>; body: Buffer }[]> {
+    const out: { key: string; metadata: Record<string, string>; body: Buffer }[] = [];
+    for (const { key, size } of await this.keys(prefix, bucket)) {
+      if (size > maxBytes) continue;
+      const got = await this.direct().send(new GetObjectCommand({ Bucket: bucket, Key: key }));
+      out.push({ key, metadata: got.Metadata ?? {}, body: Buffer.from(await got.Body!.transformToByteArray()) });
+    }
+    return out;
   }
 
-  private hooks(): Middleware {
-    return async (ctx, next) => {
-      const r: S3TestRequest = { method: ctx.method, path: ctx.path, query: { ...ctx.query } };
-      this.requests.push(r);
-      for (const l of this.listeners) l(r);
-      const held = this.holds.filter((h) => h.match(r));
-      if (held.length) {
-        for (const h of held) h.reached(r);
-        await this.released;
-        throw new Error('server stopped');
-      }
-      const fault = this.faults.find((f) => f.match(r));
-      if (fault) {
-        ctx.req.resume();
-        return s3Error(ctx, fault.status, fault.code, 'injected by the test');
-      }
-      await next();
-    };
+  private direct(): S3Client {
+    return (this.client ??= new S3Client({ endpoint: this.backend.endpoint, region: 'us-east-1', credentials: this.credentials, forcePathStyle: true }));
   }
 
-  private multipartShim(): Middleware {
-    return async (ctx, next) => {
-      const [bucket, ...rest] = ctx.path.replace(/^\//, '').split('/');
-      const key = decodeURIComponent(rest.join('/'));
-      const uploads = join(this.directory, bucket ?? '', '._S3rver_uploads');
-      if (ctx.method === 'GET' && bucket && !key && 'uploads' in ctx.query) {
-        const prefix = String(ctx.query.prefix ?? '');
-        const found = [];
-        for (const id of await readdir(uploads).catch(() => [] as string[])) {
-          const k = await readFile(join(uploads, id, 'key'), 'utf8').catch(() => undefined);
-          if (k === undefined || !k.startsWith(prefix)) continue;
-          const initiated = (await stat(join(uploads, id, 'key'))).mtime.toISOString();
-          found.push(`<Upload><Key>${xml(k)}</Key><UploadId>${id}</UploadId><Initiated>${initiated}</Initiated></Upload>`);
-        }
-        ctx.type = 'application/xml';
-        ctx.body = `<?xml version="1.0" encoding="UTF-8"?>\n<ListMultipartUploadsResult><Bucket>${xml(bucket)}</Bucket><Prefix>${xml(prefix)}</Prefix><IsTruncated>false</IsTruncated>${found.join('')}</ListMultipartUploadsResult>`;
-        return;
-      }
-      if (ctx.method === 'DELETE' && bucket && key && typeof ctx.query.uploadId === 'string') {
-        const dir = join(uploads, ctx.query.uploadId.replace(/[^0-9a-f]/gi, ''));
-        const owner = await readFile(join(dir, 'key'), 'utf8').catch(() => undefined);
-        if (owner !== key) return s3Error(ctx, 404, 'NoSuchUpload', 'The specified upload does not exist.');
-        await rm(dir, { recursive: true, force: true });
-        ctx.status = 204;
-        return;
-      }
-      await next();
-    };
+  /** Stop the proxy and the server, and remove the server's data. */
+  async close(): Promise<void> {
+    this.client?.destroy();
+    await this.proxy.stop();
+    await this.backend.close();
   }
 }
-
-/** ListObjectsV2 through s3rver's V1 listing: the continuation token is the last key, base64url. */
-const listV2Shim: Middleware = async (ctx, next) => {
-  const bucketOnly = /^\/[^/]+\/?$/.test(ctx.path);
-  if (ctx.method !== 'GET' || !bucketOnly || ctx.query['list-type'] !== '2') return next();
-  const q = new URLSearchParams(ctx.querystring);
-  const token = q.get('continuation-token');
-  const marker = token !== null ? Buffer.from(token, 'base64url').toString('utf8') : q.get('start-after');
-  for (const k of ['list-type', 'continuation-token', 'start-after', 'fetch-owner']) q.delete(k);
-  if (marker) q.set('marker', marker);
-  ctx.querystring = q.toString();
-  await next();
-  if (typeof ctx.body !== 'string' || !ctx.body.includes('<IsTruncated>true</IsTruncated>')) return;
-  const keys = [...ctx.body.matchAll(/<Key>([^<]*)<\/Key>/g)];
-  const last = keys.length ? unxml(keys[keys.length - 1][1]) : '';
-  ctx.body = ctx.body.replace('</ListBucketResult>', `<NextContinuationToken>${Buffer.from(last).toString('base64url')}</NextContinuationToken><KeyCount>${keys.length}</KeyCount></ListBucketResult>`);
-};
-
-function unxml(s: string): string {
-  return s.replace(/&(amp|lt|gt|quot|apos|#(\d+)|#x([0-9a-f]+));/gi, (m, name: string, dec?: string, hex?: string) =>
-    dec ? String.fromCharCode(Number(dec)) : hex ? String.fromCharCode(parseInt(hex, 16)) : ({ amp: '&', lt: '<', gt: '>', quot: '"', apos: "'" } as Record<string, string>)[name.toLowerCase()] ?? m,
-  );
-}
-
-function xml(s: string): string {
-  return s.replace(/[<>&'"]/g, (c) => `&#${c.charCodeAt(0)};`);
-}
-
-function s3Error(ctx: KoaContext, status: number, code: string, message: string): void {
-  ctx.status = status;
-  ctx.type = 'application/xml';
-  ctx.body = ctx.method === 'HEAD' ? '' : `<?xml version="1.0" encoding="UTF-8"?>\n<Error><Code>${code}</Code><Message>${xml(message)}</Message></Error>`;
-}
-
-const rfc3986 = (s: string) => encodeURIComponent(s).replace(/[!'()*]/g, (c) => `%${c.charCodeAt(0).toString(16).toUpperCase()}`);
-const hmac = (key: string | Buffer, data: string) => createHmac('sha256', key).update(data).digest();
-
-/** SigV4 header-auth check against s3rver's secret; other schemes and unknown keys are left to s3rver. */
-const signatureCheck: Middleware = async (ctx, next) => {
-  const auth = ctx.req.headers.authorization ?? '';
-  const m = /^AWS4-HMAC-SHA256 Credential=([^/]+)\/(\d{8})\/([^/]+)\/([^/]+)\/aws4_request, ?SignedHeaders=([^,]+), ?Signature=([0-9a-f]{64})$/.exec(auth);
-  if (!m || m[1] !== S3RVER_CREDENTIALS.accessKeyId) return next();
-  const [, , date, region, service, signed, signature] = m;
-  const url = ctx.req.url ?? '/';
-  const q = url.indexOf('?');
-  const rawPath = q < 0 ? url : url.slice(0, q);
-  const query = (q < 0 ? '' : url.slice(q + 1))
-    .split('&')
-    .filter(Boolean)
-    .map((p) => {
-      const i = p.indexOf('=');
-      return [rfc3986(decodeURIComponent(i < 0 ? p : p.slice(0, i))), rfc3986(decodeURIComponent(i < 0 ? '' : p.slice(i + 1)))] as const;
-    })
-    .sort((a, b) => (a[0] < b[0] ? -1 : a[0] > b[0] ? 1 : a[1] < b[1] ? -1 : a[1] > b[1] ? 1 : 0))
-    .map(([k, v]) => `${k}=${v}`)
-    .join('&');
-  const headers = signed
-    .split(';')
-    .map((h) => `${h}:${String(ctx.req.headers[h] ?? '').trim().replace(/\s+/g, ' ')}\n`)
-    .join('');
-  const payload = String(ctx.req.headers['x-amz-content-sha256'] ?? 'UNSIGNED-PAYLOAD');
-  const canonical = [ctx.method, rawPath, query, headers, signed, payload].join('\n');
-  const scope = `${date}/${region}/${service}/aws4_request`;
-  const toSign = ['AWS4-HMAC-SHA256', String(ctx.req.headers['x-amz-date'] ?? ''), scope, createHash('sha256').update(canonical).digest('hex')].join('\n');
-  const key = hmac(hmac(hmac(hmac(`AWS4${S3RVER_CREDENTIALS.secretAccessKey}`, date), region), service), 'aws4_request');
-  if (hmac(key, toSign).toString('hex') !== signature) {
-    ctx.req.resume(); // drain an upload's body so the client reads the answer
-    return s3Error(ctx, 403, 'SignatureDoesNotMatch', 'The request signature we calculated does not match the signature you provided. Check your key and signing method.');
-  }
-  await next();
-};
 
 /** A TCP server that accepts connections and never answers (a hung endpoint). Counts connections. */
 export async function startBlackholeServer(): Promise<{ endpoint: string; connections: () => number; stop: () => Promise<void> }> {
