@@ -74,9 +74,8 @@ export async function runOnTemporal(study: PreparedStudy, o: TemporalRunOptions)
           (launch.alreadyDone ? `, ${launch.alreadyDone} already done` : '') + `, ${study.uniqueSteps} distinct steps`,
   );
   if (o.detach) return { kind: 'detached', workflowId: id };
-  const started = Date.now();
-  let last = '';
   let answered = false;
+  const report = progressReporter(o.log);
   // A study no worker picks up waits silently on Temporal's side: say what to check.
   const silence = setTimeout(() => {
     if (!answered) o.log(`no worker has answered for 30 s: is \`gantry worker\` running on task queue ${o.conn.queues.main}, against the same server and namespace?`);
@@ -87,22 +86,41 @@ export async function runOnTemporal(study: PreparedStudy, o: TemporalRunOptions)
     intervalMs: 2000,
     onProgress: (p) => {
       answered = true;
-      const line = progressLine(p, Date.now() - started);
-      if (line !== last) o.log(line);
-      last = line;
+      report(p);
     },
   }).finally(() => clearTimeout(silence));
   if (!result) return { kind: 'stopped-following', workflowId: id };
   return { kind: 'closed', workflowId: id, result };
 }
 
-function progressLine(p: StudyProgressInfo, elapsedMs: number): string {
+/** How long an unchanged study goes without a progress line (one now and then says it is alive). */
+export const QUIET_PROGRESS_MS = 60_000;
+
+function progressCounters(p: StudyProgressInfo): string {
   const parts = [`${p.done + p.alreadyDone}/${p.total} done`, `${p.running.length} running`, `${p.pending} pending`];
   if (p.failed) parts.push(`${p.failed} failed`);
   if (p.interrupted) parts.push(`${p.interrupted} interrupted`);
   if (p.paused) parts.push('paused');
   if (p.cancelling) parts.push('cancelling');
-  return `[${parts.join(', ')}, ${duration(elapsedMs)}]`;
+  return parts.join(', ');
+}
+
+/**
+ * Progress lines while following a study: one when the counters change, and one a minute when
+ * they do not. (Comparing whole lines, elapsed time included, printed one every poll: 43,200 a day.)
+ */
+export function progressReporter(log: (line: string) => void, now: () => number = Date.now): (p: StudyProgressInfo) => void {
+  const started = now();
+  let last: string | undefined;
+  let lastAt = 0;
+  return (p) => {
+    const counters = progressCounters(p);
+    const t = now();
+    if (counters === last && t - lastAt < QUIET_PROGRESS_MS) return;
+    log(`[${counters}, ${duration(t - started)}]`);
+    last = counters;
+    lastAt = t;
+  };
 }
 
 /** The workflow section of `gantry status`. */

@@ -29,11 +29,17 @@ export async function prepare(spec: Record<string, unknown>): Promise<PreparedSt
 
 /** The study run by the embedded executor (cpu backend, checkpoints every 25): the reference results. */
 export async function embeddedReference(spec: Record<string, unknown>): Promise<ArtifactStore> {
+  return (await embeddedRun(spec)).store;
+}
+
+/** The same, with the catalog it wrote. */
+export async function embeddedRun(spec: Record<string, unknown>): Promise<{ store: ArtifactStore; catalogPath: string }> {
   const home = await tempHome('gantry-temporal-ref-');
   const store = new LocalStore(join(home, 'store'));
-  const s = await runEmbedded(await prepare(spec), { store, catalogPath: join(home, 'catalog.duckdb'), lockPath: join(home, 'run.lock'), concurrency: 2, backend: 'cpu', checkpoint: { everyIterations: 25 } });
+  const catalogPath = join(home, 'catalog.duckdb');
+  const s = await runEmbedded(await prepare(spec), { store, catalogPath, lockPath: join(home, 'run.lock'), concurrency: 2, backend: 'cpu', checkpoint: { everyIterations: 25 } });
   assert.ok(s.outcomes.every((o) => o.status === 'done'), JSON.stringify(s.outcomes));
-  return store;
+  return { store, catalogPath };
 }
 
 export async function query(path: string, sql: string): Promise<unknown[][]> {

@@ -4,46 +4,32 @@
  * afterwards — and run gantry workers as child processes that a test can kill -9.
  */
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
-import { accessSync, constants } from 'node:fs';
-import { createServer } from 'node:net';
-import { delimiter, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { Connection } from '@temporalio/client';
+import { findLiveBinary, freePort, liveRequired, missingServer } from '../live/servers.js';
+export { freePort };
 
-export const SKIP_MESSAGE = 'skipped: no Temporal server (set TEMPORAL_ADDRESS or put the temporal CLI on PATH)';
+export const SKIP_MESSAGE = `${missingServer('temporal')}; or set TEMPORAL_ADDRESS`;
 
 export interface TemporalServer {
   address: string;
   namespace: string;
   /** How it was found, for the log. */
   origin: string;
+  /** The server's own version (GetSystemInfo) and, for a dev server, the CLI's `--version` line. */
+  version: string;
   stop(): Promise<void>;
 }
 
-function onPath(cmd: string): string | undefined {
-  for (const dir of (process.env.PATH ?? '').split(delimiter)) {
-    if (!dir) continue;
-    const p = join(dir, cmd);
-    try {
-      accessSync(p, constants.X_OK);
-      return p;
-    } catch {
-      /* not here */
-    }
+/** What the server says it is: its version from GetSystemInfo. */
+async function serverVersion(address: string): Promise<string> {
+  const c = await Connection.connect({ address, connectTimeout: 10_000 });
+  try {
+    const info = await c.workflowService.getSystemInfo({});
+    return `Temporal server ${info.serverVersion || 'of unknown version'}`;
+  } finally {
+    await c.close();
   }
-  return undefined;
-}
-
-export function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const s = createServer();
-    s.unref();
-    s.on('error', reject);
-    s.listen(0, '127.0.0.1', () => {
-      const port = (s.address() as { port: number }).port;
-      s.close(() => resolve(port));
-    });
-  });
 }
 
 /** Wait until the frontend answers and the namespace exists. */
@@ -73,11 +59,19 @@ export async function findTemporalServer(): Promise<TemporalServer | undefined> 
   const namespace = process.env.TEMPORAL_NAMESPACE || 'default';
   if (process.env.TEMPORAL_ADDRESS) {
     const address = process.env.TEMPORAL_ADDRESS;
-    return { address, namespace, origin: `TEMPORAL_ADDRESS=${address}`, stop: async () => {} };
+    await waitReady(address, namespace, 30_000, () => true);
+    return { address, namespace, origin: `TEMPORAL_ADDRESS=${address}`, version: await serverVersion(address), stop: async () => {} };
   }
-  const cli = onPath('temporal');
-  if (!cli) return undefined;
+  const cli = findLiveBinary('temporal');
+  if (!cli) {
+    if (liveRequired()) throw new Error(`GANTRY_LIVE=require, but ${SKIP_MESSAGE.replace(/^skipped: /, '')}`);
+    return undefined;
+  }
   const help = spawnSync(cli, ['server', 'start-dev', '--help'], { encoding: 'utf8', timeout: 30_000 });
+  const cliVersion = (spawnSync(cli, ['--version'], { encoding: 'utf8', timeout: 30_000 }).stdout ?? '').trim().split('\n')[0] || 'unknown';
+  // A CLI built with `go install` says 0.0.0-DEV; its Go build info has the module's tag.
+  const built = spawnSync('go', ['version', '-m', cli], { encoding: 'utf8', timeout: 30_000 });
+  const tag = /^\s*mod\s+github\.com\/temporalio\/cli\s+(\S+)/m.exec(built.stdout ?? '')?.[1];
   const flags = `${help.stdout ?? ''}${help.stderr ?? ''}`;
   const port = await freePort();
   const args = ['server', 'start-dev', '--ip', '127.0.0.1', '--port', String(port), '--headless', '--log-level', 'error', '--namespace', namespace];
@@ -99,7 +93,8 @@ export async function findTemporalServer(): Promise<TemporalServer | undefined> 
   return {
     address,
     namespace,
-    origin: `temporal server start-dev on ${address}`,
+    origin: `temporal server start-dev (${cli}) on ${address}`,
+    version: `${await serverVersion(address)}; CLI: ${cliVersion}${tag ? `, module github.com/temporalio/cli ${tag}` : ''}`,
     stop: async () => {
       if (child.exitCode !== null || child.signalCode !== null) return;
       child.kill('SIGTERM');

@@ -1,7 +1,10 @@
-/** What `gantry status --temporal` prints for a study workflow: counters, failures, running trials' steps and checkpoints. */
+/** What `gantry status --temporal` prints for a study workflow (counters, failures, running trials' steps and checkpoints), and the lines `gantry run --executor temporal` prints while it follows one. */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
+import { duration } from '../../cli/format.js';
+import { progressReporter, QUIET_PROGRESS_MS } from '../../cli/temporal.js';
 import { formatStudyStatus, type StudyStatus } from '../../infra/temporal/client.js';
+import type { StudyProgressInfo } from '../../workflows/temporal/types.js';
 
 const base = { study: 's', total: 10, alreadyDone: 2, done: 3, failed: 1, interrupted: 0, stepsRun: 14, stepsCached: 9, cancelled: false, runs: 1 };
 
@@ -34,4 +37,25 @@ test('a closed study shows its result; a study with no answer says why', () => {
   assert.equal(done, 'gantry-s-abc (completed, started 2026-11-23T10:00:00.000Z, closed 2026-11-23T11:00:00.000Z)\n  9/10 done, 2 of them before this launch, 14 steps ran, 9 cached');
   const silent = formatStudyStatus({ workflowId: 'w', runId: 'r', status: 'RUNNING', startTime: new Date(0), trials: [], note: 'no progress: deadline (is a gantry worker polling the main task queue?)' });
   assert.match(silent, /\n  no progress: deadline \(is a gantry worker polling the main task queue\?\)$/);
+});
+
+test('following a study prints a progress line when the counters change, and one a minute when they do not', () => {
+  const lines: string[] = [];
+  let t = 1_000_000;
+  const report = progressReporter((l) => lines.push(l), () => t);
+  const at = (ms: number, p: Partial<StudyProgressInfo>) => {
+    t = 1_000_000 + ms;
+    report({ ...base, done: 0, alreadyDone: 0, failed: 0, failures: [], running: [{ trialId: 't1', workflowId: 'w1' }], pending: 9, paused: false, cancelling: false, ...p });
+  };
+  // Polled every 2 s for three minutes: the same counters all along, then one trial done.
+  for (let ms = 0; ms <= 180_000; ms += 2000) at(ms, {});
+  at(182_000, { done: 1 });
+  at(184_000, { done: 1 });
+  assert.deepEqual(lines, [
+    '[0/10 done, 1 running, 9 pending, 0s]',
+    `[0/10 done, 1 running, 9 pending, ${duration(QUIET_PROGRESS_MS)}]`,
+    `[0/10 done, 1 running, 9 pending, ${duration(2 * QUIET_PROGRESS_MS)}]`,
+    `[0/10 done, 1 running, 9 pending, ${duration(3 * QUIET_PROGRESS_MS)}]`,
+    `[1/10 done, 1 running, 9 pending, ${duration(182_000)}]`,
+  ]);
 });
