@@ -7,9 +7,12 @@ import { scoreOutput } from './score.js';
 
 const evaluateParams = z.object({ metrics: z.array(z.enum(['auc', 'logauc'])) });
 
-/** Metric name for a score set: the primary set's metrics are plain ('auc'); others are prefixed ('critic.auc'). */
+/**
+ * Metric name for a score set: the primary set's metrics are plain ('auc'); others are prefixed
+ * with their set ('critic/auc'), with the one separator every metric name uses ('train/gp').
+ */
 export function metricName(set: string, metric: string, primary: boolean): string {
-  return primary ? metric : `${set}.${metric}`;
+  return primary ? metric : `${set}/${metric}`;
 }
 
 export const evaluateOutput = z.object({ metrics: z.record(z.string(), z.number()), primary: z.string() });

@@ -19,6 +19,7 @@ export const trialFileSchema = z.object({
   config: z.record(z.string(), z.unknown()),
   steps: z.array(z.object({ kind: z.string(), key: z.string() })),
   createdAt: z.string(),
+  block: z.string().optional(),
 });
 export type TrialFile = z.output<typeof trialFileSchema>;
 
@@ -124,6 +125,20 @@ export async function recordTrial(store: ArtifactStore, catalog: Catalog, trialI
   return status;
 }
 
+/** What the store says of a trial beyond its points: the backend that trained it, and when its steps ran (ms). */
+export async function trialFacts(store: ArtifactStore, steps: { key: string }[]): Promise<{ backend?: string; startedAt?: number; endedAt?: number }> {
+  const records = (await Promise.all(steps.map((s) => readRecord(store, s.key)))).filter((r): r is StepRecord => !!r);
+  const times = (xs: (string | undefined)[]) => xs.filter((x): x is string => !!x).map(Date.parse).filter(Number.isFinite);
+  const started = times(records.map((r) => r.startedAt));
+  const ended = times(records.map((r) => r.finishedAt ?? r.startedAt));
+  const backend = records.find((r) => r.kind === 'train')?.output?.backend;
+  return {
+    ...(typeof backend === 'string' ? { backend } : {}),
+    ...(started.length ? { startedAt: Math.min(...started) } : {}),
+    ...(ended.length ? { endedAt: Math.max(...ended) } : {}),
+  };
+}
+
 /**
  * A trial's metric points as the store holds them: the training curve of its train step and the
  * evaluate step's metrics at step 0. The catalog and the MLflow mirror both take them from here.
@@ -143,9 +158,20 @@ async function metricsFromRecords(store: ArtifactStore, byKind: Map<string, Step
   }
   if (evaluate?.status === 'done') {
     const time = evaluate.finishedAt ? Date.parse(evaluate.finishedAt) : null;
-    for (const [name, value] of Object.entries((evaluate.output?.metrics ?? {}) as Record<string, number>)) metrics.push({ name, step: 0, value, time });
+    const step = evaluatedAt(train, metrics);
+    for (const [name, value] of Object.entries((evaluate.output?.metrics ?? {}) as Record<string, number>)) metrics.push({ name, step, value, time });
   }
   return metrics;
+}
+
+/**
+ * The step evaluation metrics are logged at: the training iteration of the model that was scored
+ * (its last), so they sit at the end of the training curves; 0 for a model without training (RX).
+ */
+function evaluatedAt(train: StepRecord | undefined, curve: TrialRows['metrics']): number {
+  const iterations = Number((train?.output?.params as { iterations?: unknown } | undefined)?.iterations);
+  if (Number.isSafeInteger(iterations) && iterations > 0) return iterations;
+  return curve.reduce((m, p) => Math.max(m, p.step), 0);
 }
 
 /** Dotted leaves of a config: {model: {lr: 1}} → [['model.lr', 1]]. Arrays are leaves. */

@@ -41,6 +41,11 @@ export const train = defineStep('train', { params: trainParams, output: trainOut
   const policy = ctx.checkpointPolicy;
   let lastSaveAt = Date.now();
   let lastSavedIteration = 0;
+  // Points go to the trackers only once a checkpoint holds them: after a crash the resumed run
+  // logs the later ones again, with its own timestamps, and those are what the store keeps, so
+  // MLflow and the catalog end with the same points. The tail after the last checkpoint reaches
+  // the trackers when the trial ends, from the store.
+  let unsaved: MetricPoint[] = [];
   const bytes = await detector.fit({ n: index.length, dim, data: trainData }, params, seed, {
     restore: async () => {
       const c = await ckpts.latest();
@@ -57,10 +62,15 @@ export const train = defineStep('train', { params: trainParams, output: trainOut
       await ckpts.save(it, state, metrics.all());
       lastSaveAt = Date.now();
       lastSavedIteration = it;
+      const saved = unsaved.filter((p) => p.step <= it);
+      unsaved = unsaved.filter((p) => p.step > it);
+      if (saved.length) ctx.log(saved);
     },
     log: (points) => {
+      const now = Date.now();
+      for (const p of points) p.time ??= now; // stamped when logged, not when forwarded
       metrics.add(points);
-      ctx.log(points);
+      unsaved.push(...points);
     },
     progress: (done, total) => ctx.progress(done, total),
     signal: ctx.signal,

@@ -16,12 +16,11 @@ import { render, type Format } from './format.js';
 import { studyStatus } from './status.js';
 import { MlflowMirror } from '../infra/mlflow/mirror.js';
 import { mlflowTracker } from '../infra/mlflow/tracker.js';
-import { createRequire } from 'node:module';
+import { CODE_VERSION } from '../infra/version.js';
 import { existsSync } from 'node:fs';
 import { runWorker } from '../infra/temporal/worker.js';
 import { cancelStudies, connectionFrom, runOnTemporal, signalStudies, studyRef, withConnectionOptions, workflowStatus } from './temporal.js';
 
-const CODE_VERSION = `gantry@${(createRequire(import.meta.url)('../../package.json') as { version: string }).version}`;
 
 const EXIT = { ok: 0, failed: 1, usage: 2, interrupted: 130 } as const;
 let verbose = false;
@@ -111,7 +110,7 @@ withConnectionOptions(run).action(async (ref: string, o) => {
     const mirror = MlflowMirror.fromEnv(join(cfg.home, 'mlflow'), { log: (line) => process.stderr.write(`${line}\n`) });
     mirror?.start();
     const summary = await runEmbedded(study, {
-      tracker: mirror && mlflowTracker(mirror, { codeVersion: CODE_VERSION, filesDir: join(cfg.home, 'mlflow', 'files') }),
+      tracker: mirror && mlflowTracker(mirror, { codeVersion: CODE_VERSION, executor: 'embedded', filesDir: join(cfg.home, 'mlflow', 'files') }),
       store,
       catalogPath: cfg.catalogPath,
       lockPath: join(cfg.home, 'run.lock'),
@@ -123,11 +122,8 @@ withConnectionOptions(run).action(async (ref: string, o) => {
       backend: o.backend ?? cfg.backend,
     }).finally(async () => {
       progress.finish();
-      if (mirror) {
-        await mirror.close({ flushTimeoutMs: 10_000 });
-        const left = mirror.pending();
-        if (left) process.stderr.write(`mlflow: ${left} items not yet sent; they go with the next run or 'gantry sync mlflow'\n`);
-      }
+      // close() says, in one line, what is left for the next run or `gantry sync mlflow`.
+      await mirror?.close({ flushTimeoutMs: 10_000 });
     });
     if (abort.signal.aborted) {
       process.stderr.write(`interrupted; run the same command again to resume\n`);

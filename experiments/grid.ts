@@ -15,6 +15,8 @@ export interface ResolvedTrial {
   /** The grid-axis values that define this trial's cell, e.g. {'model.noiseDim': 4}. */
   cell: Record<string, unknown>;
   config: TrialConfig;
+  /** The name of the grid block that made it, where the block has one (a readable run name). */
+  block?: string;
 }
 
 export interface ResolvedStudy {
@@ -81,7 +83,7 @@ export function resolveStudy(spec: StudySpec, opts: ResolveOptions, hash: Hasher
         const id = hash(canonicalJson({ study: spec.name, config }));
         if (byId.has(id)) continue;
         const { seed: _seed, ...cellConfig } = config;
-        byId.set(id, { id, cellId: hash(canonicalJson({ study: spec.name, config: cellConfig })), cell: combo, config });
+        byId.set(id, { id, cellId: hash(canonicalJson({ study: spec.name, config: cellConfig })), cell: combo, config, ...(block.name ? { block: block.name } : {}) });
       }
     }
   });

@@ -9,7 +9,8 @@ import type { TrialConfig } from './spec.js';
 import { splitModelParams } from '../models/params.js';
 
 /** Bump a step's version when its semantics change: every key built on it changes, like a cache version. */
-export const STEP_VERSIONS = { load: 1, filter: 1, tile: 1, train: 1, score: 1, evaluate: 1 } as const;
+// evaluate 2: secondary score sets' metrics are named `<set>/<metric>` (was `<set>.<metric>`).
+export const STEP_VERSIONS = { load: 1, filter: 1, tile: 1, train: 1, score: 1, evaluate: 2 } as const;
 export type StepKind = keyof typeof STEP_VERSIONS;
 export const STEP_KINDS = Object.keys(STEP_VERSIONS) as StepKind[];
 

@@ -5,7 +5,7 @@
  * command after any interruption skips what is done and resumes what was cut off.
  */
 import type { CheckpointPolicy } from '../../activities/context.js';
-import { recordStudy, recordTrial, trialMetrics, trialStatus, type TrialStatus } from '../../activities/record.js';
+import { recordStudy, recordTrial, trialFacts, trialMetrics, trialStatus, type TrialStatus } from '../../activities/record.js';
 import type { StepCall } from '../../experiments/plan.js';
 import { Catalog } from '../catalog.js';
 import { CancelledError, isUserError, oneLine } from '../errors.js';
@@ -45,12 +45,28 @@ export interface EmbeddedOptions {
   backend?: string;
 }
 
+/** What the store says of an ended trial beyond its points (see trialFacts). */
+export interface TrialFacts {
+  /** The tfjs backend that trained it ('js' for models without tfjs), when it was trained. */
+  backend?: string;
+  /** When its first step started and its last step ended, ms since the epoch: the same from any home. */
+  startedAt?: number;
+  endedAt?: number;
+}
+
 /** An observer of trials: an experiment tracker mirrors them (MLflow). Calls must be fast and never throw. */
 export interface TrialTracker {
-  trialStarted(trial: PlannedTrial, study: string): void;
+  /** A launch begins (before any trial): `study` with the trials this launch runs. */
+  launchStarted?(study: Pick<PreparedStudy, 'study' | 'version' | 'profile' | 'axes' | 'seeds' | 'trials'>): void;
+  launchEnded?(status: 'done' | 'failed' | 'interrupted'): void;
+  /** `launch`: the launch's id when it is not the one announced by launchStarted (the Temporal catalog worker). */
+  trialStarted(trial: PlannedTrial, study: string, launch?: string): void;
+  /** One of the trial's steps really runs (it was not cached): the first call per trial counts. */
+  trialRunning?(trialId: string): void;
+  /** Training-curve points, once a checkpoint holds them (see the train step). */
   metrics(trialId: string, points: MetricPoint[]): void;
   /** Called when a trial ends, with every metric point the store holds for it (what the catalog gets). */
-  trialEnded(trialId: string, status: TrialStatus, points: MetricPoint[]): void;
+  trialEnded(trialId: string, status: TrialStatus, points: MetricPoint[], facts?: TrialFacts): void;
 }
 
 export interface TrialOutcome {
@@ -102,6 +118,7 @@ class Run {
     await this.withCatalog((c) => recordStudy(store, c, this.study.study));
     this.emit({ type: 'start', study: this.study.study, trials: this.study.trials.length, steps: this.study.uniqueSteps });
 
+    this.opts.tracker?.launchStarted?.(this.study);
     let outcomes: TrialOutcome[];
     try {
       outcomes = await studyWorkflow(this.study.trials, this.opts.concurrency ?? 1, (t) => this.runTrial(t), () => !!this.opts.signal?.aborted);
@@ -109,6 +126,8 @@ class Run {
       await this.pool.close();
       await this.recorder.close();
     }
+    const ended = this.opts.signal?.aborted || outcomes.some((o) => o.status === 'interrupted') ? 'interrupted' : outcomes.some((o) => o.status !== 'done') ? 'failed' : 'done';
+    this.opts.tracker?.launchEnded?.(ended);
     return { study: this.study.study, outcomes, stepsRun: this.stepsRun, stepsCached: this.stepsCached };
   }
 
@@ -121,7 +140,7 @@ class Run {
     this.recorder.add(trial.id, status);
     if (this.opts.tracker) {
       const points = (await trialMetrics(this.opts.store, trial.steps)).map((p) => ({ ...p, time: p.time ?? undefined }));
-      this.opts.tracker.trialEnded(trial.id, status, points);
+      this.opts.tracker.trialEnded(trial.id, status, points, await trialFacts(this.opts.store, trial.steps));
     }
     const outcome = { trialId: trial.id, status, error: r.ok ? null : oneLine(r.error), metrics: r.metrics };
     this.emit({ type: 'trial-end', ...outcome });
@@ -164,7 +183,10 @@ class Run {
           store, policy: this.policy, signal, run: this.runner,
           explain: (c) => this.explain(c),
           final: () => tries >= maxAttempts,
-          started: (reason) => this.emit({ type: 'step-start', ...step, reason }),
+          started: (reason) => {
+            this.opts.tracker?.trialRunning?.(trialId);
+            this.emit({ type: 'step-start', ...step, reason });
+          },
           progress: (done, total) => this.emit({ type: 'step-progress', ...step, done, total }),
           resumed: (iteration) => this.emit({ type: 'step-start', ...step, reason: `resumed from checkpoint at iteration ${iteration}` }),
           log: (points) => this.opts.tracker?.metrics(trialId, points),

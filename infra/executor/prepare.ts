@@ -13,6 +13,7 @@ import { saveStudy, saveTrial } from '../../activities/record.js';
 import { UserError } from '../errors.js';
 import type { ArtifactStore } from '../store/store.js';
 import { idHasher } from '../hash.js';
+import { canonicalJson, type Hasher } from '../../experiments/canonical.js';
 
 export interface PlannedTrial extends ResolvedTrial {
   steps: StepCall[];
@@ -41,7 +42,7 @@ export async function prepareStudy(spec: StudySpec, opts: ResolveOptions): Promi
 /** Write the trial and study files that the catalog and `gantry status` read; both executors do this before any step. */
 export async function registerStudy(store: ArtifactStore, study: PreparedStudy, now: string): Promise<void> {
   for (const t of study.trials) {
-    await saveTrial(store, { id: t.id, study: study.study, cellId: t.cellId, cell: t.cell, config: t.config as unknown as Record<string, unknown>, steps: t.steps.map((s) => ({ kind: s.kind, key: s.key })), createdAt: now });
+    await saveTrial(store, { id: t.id, study: study.study, cellId: t.cellId, cell: t.cell, config: t.config as unknown as Record<string, unknown>, steps: t.steps.map((s) => ({ kind: s.kind, key: s.key })), createdAt: now, ...(t.block ? { block: t.block } : {}) });
   }
   await saveStudy(store, {
     study: study.study, version: study.version, description: study.description, profile: study.profile ?? null,
@@ -64,4 +65,14 @@ export async function fingerprintFile(path: string): Promise<string> {
   const h = createHash('sha256');
   for await (const chunk of createReadStream(full)) h.update(chunk as Buffer);
   return h.digest('hex');
+}
+
+/**
+ * A launch's id: a hash of its trials' ids and step keys, in any order. Launching the same grid
+ * again gives the same id: the Temporal study workflow's id ends with it, and the MLflow mirror
+ * finds the launch's parent run by it.
+ */
+export function launchId(trials: readonly { id: string; steps: readonly { key: string }[] }[], hash: Hasher = idHasher): string {
+  const signature = trials.map((t) => ({ id: t.id, steps: t.steps.map((s) => s.key) })).sort((a, b) => (a.id < b.id ? -1 : a.id > b.id ? 1 : 0));
+  return hash(canonicalJson(signature));
 }

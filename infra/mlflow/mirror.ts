@@ -30,11 +30,22 @@ import { MlflowOutbox, type OutboxEntry, type OutboxPoint } from './outbox.js';
 import { StepSet, type Progression } from './step-set.js';
 
 export const TRIAL_TAG = 'gantry.trial_id';
+/** The tag that finds a launch's parent run again. */
+export const LAUNCH_TAG = 'gantry.launch_id';
+const PARENT_TAG = 'mlflow.parentRunId';
+
+/** The mirror's key of a launch's parent run. */
+export function launchKey(launchId: string): string {
+  return `launch-${launchId}`;
+}
 
 /** What a trial's run says about it; gantry.* tags and mlflow.runName are derived from it. */
 export interface MirrorRun {
+  /** The mirror's key of the run: a trial id, or `launch-<id>` for a launch's parent run (see enqueueLaunch). */
   trialId: string;
   study: string;
+  /** The mirror's key of the parent run (a launch): the run is nested under it (tag mlflow.parentRunId). */
+  parent?: string;
   /** Shown in the MLflow UI; default `trial-<first 12 characters of the id>`. */
   runName?: string;
   /** The cell id (the config without its seed). */
@@ -115,6 +126,14 @@ const ledgerSchema = z.object({
   inflight: z.record(z.string(), z.array(z.number())).nullable().default(null),
   refused: z.number().default(0),
   artifacts: z.record(z.string(), z.string()).default({}),
+  /**
+   * The run was found on the server, not created here: another home, store or process may have
+   * logged to it. Before a metric is sent, its history is read and the steps there count as sent
+   * (`verified` lists the metrics already read), so the server's own duplicate handling, which
+   * appends rows with new timestamps and refuses large batches with stored rows, never matters.
+   */
+  attached: z.boolean().default(false),
+  verified: z.array(z.string()).default([]),
 });
 type Ledger = z.output<typeof ledgerSchema>;
 
@@ -207,10 +226,22 @@ export class MlflowMirror {
 
   /** A trial starts (or resumes): its run is created, or found again by tag gantry.trial_id. */
   enqueueRun(run: MirrorRun): void {
+    this.appendRun(run, { [TRIAL_TAG]: run.trialId });
+  }
+
+  /**
+   * A launch of a study (one grid, as `gantry run` starts it): a parent run, found again by tag
+   * gantry.launch_id, under which the trials' runs nest (pass `parent: launchKey(id)` with them).
+   */
+  enqueueLaunch(launch: { launchId: string; study: string; runName: string; params?: Record<string, unknown>; tags?: Record<string, string>; startTime?: number }): void {
+    this.appendRun({ trialId: launchKey(launch.launchId), study: launch.study, runName: launch.runName, params: launch.params, tags: launch.tags, startTime: launch.startTime }, { [LAUNCH_TAG]: launch.launchId });
+  }
+
+  private appendRun(run: MirrorRun, identity: Record<string, string>): void {
     this.guard('run', () => {
       const runName = (run.runName ?? `trial-${run.trialId.slice(0, 12)}`).slice(0, MLFLOW_LIMITS.keyLength);
       const tags: Record<string, string> = {
-        [TRIAL_TAG]: run.trialId,
+        ...identity,
         'gantry.study': run.study,
         'mlflow.runName': runName,
       };
@@ -222,9 +253,11 @@ export class MlflowMirror {
       for (const [k, v] of Object.entries(run.tags ?? {})) tags[safeKey(k)] = v;
       for (const k of Object.keys(tags)) tags[k] = cut(tags[k], MLFLOW_LIMITS.tagValueLength);
       tags['mlflow.runName'] = runName; // must equal run_name or runs/create refuses
+      for (const k of Object.keys(identity)) tags[k] = identity[k]; // never overridden: the run is found by it
       const params = flattenParams(run.params ?? {});
       this.trialMem(run.trialId, run.study);
-      this.outbox.append([{ type: 'run', trialId: run.trialId, study: run.study, runName, tags, params, time: run.startTime ?? Date.now() }]);
+      const lookup = Object.keys(identity)[0];
+      this.outbox.append([{ type: 'run', trialId: run.trialId, study: run.study, runName, tags, params, time: run.startTime ?? Date.now(), lookup, parent: run.parent }]);
     });
   }
 
@@ -413,6 +446,7 @@ export class MlflowMirror {
     const runId = mem.ledger.runId;
     if (!runId) throw new Error(`mlflow: trial ${trialId} has points but no run yet`);
     if (mem.ledger.inflight) await this.reconcile(mem);
+    if (mem.ledger.attached) await this.verify(mem, new Set(points.map((p) => p.name)));
     const metrics: Metric[] = [];
     for (const p of points) {
       if (mem.isDone(p.name, p.step)) continue;
@@ -428,38 +462,54 @@ export class MlflowMirror {
       }
     }
     let sent = 0;
-    for (const body of planLogBatch(runId, { metrics })) {
-      const inflight: Record<string, number[]> = {};
-      for (const m of body.metrics) (inflight[m.key] ??= []).push(m.step);
-      mem.ledger.inflight = inflight;
-      await this.save(mem);
-      try {
-        await this.client.logBatch(runId, { metrics: body.metrics });
-      } catch (e) {
-        if (!isMlflowError(e) || e.transient || e.status === 401 || e.status === 403) throw e; // `inflight` stays: reconciled next time
-        // Refused for good (a 4xx): keep what the server may have stored anyway, give up the rest.
-        const before = mem.pendingCount();
-        await this.reconcile(mem);
-        const kept = before - mem.pendingCount();
-        let lost = 0;
-        for (const m of body.metrics) {
-          if (mem.isDone(m.key, m.step)) continue;
-          mem.markDone(m.key, m.step);
-          lost++;
-        }
-        mem.ledger.refused += lost;
-        this.counters.refused += lost;
-        await this.save(mem);
-        this.log(`mlflow: run ${runId} refused ${lost} points of trial ${trialId}: ${oneLine(e)}`);
-        sent += kept;
-        continue;
-      }
-      for (const m of body.metrics) mem.markDone(m.key, m.step);
-      mem.ledger.inflight = null;
-      await this.save(mem);
-      sent += body.metrics.length;
-    }
+    for (const body of planLogBatch(runId, { metrics })) sent += await this.sendBatch(mem, runId, body.metrics);
     return sent;
+  }
+
+  /**
+   * One log-batch of metrics, recorded as inflight first. A 4xx is not taken as final: MLflow
+   * 2.10 answers 400 to a batch of over 100 metrics that holds a row it has already stored (its
+   * SQL store's autoflush), and may have stored part of it. The batch is reconciled with the
+   * server's history and what is still missing is sent again in halves; only a single point the
+   * server keeps refusing, or a run that was deleted, is given up, and that is said.
+   */
+  private async sendBatch(mem: TrialMem, runId: string, metrics: Metric[]): Promise<number> {
+    const trialId = mem.ledger.trialId;
+    const inflight: Record<string, number[]> = {};
+    for (const m of metrics) (inflight[m.key] ??= []).push(m.step);
+    mem.ledger.inflight = inflight;
+    await this.save(mem);
+    try {
+      await this.client.logBatch(runId, { metrics });
+    } catch (e) {
+      if (!isMlflowError(e) || e.transient || e.status === 401 || e.status === 403) throw e; // `inflight` stays: reconciled next time
+      await this.reconcile(mem);
+      const missing = metrics.filter((m) => !mem.isDone(m.key, m.step));
+      const kept = metrics.length - missing.length;
+      if (missing.length > 1 && !(await this.runGone(runId))) {
+        const half = Math.ceil(missing.length / 2);
+        return kept + (await this.sendBatch(mem, runId, missing.slice(0, half))) + (await this.sendBatch(mem, runId, missing.slice(half)));
+      }
+      for (const m of missing) mem.markDone(m.key, m.step);
+      mem.ledger.refused += missing.length;
+      this.counters.refused += missing.length;
+      await this.save(mem);
+      if (missing.length) this.log(`mlflow: run ${runId} refused ${missing.length} point${missing.length === 1 ? '' : 's'} of trial ${trialId} (${missing[0].key} at step ${missing[0].step}${missing.length > 1 ? ', …' : ''}): ${oneLine(e)}`);
+      return kept;
+    }
+    for (const m of metrics) mem.markDone(m.key, m.step);
+    mem.ledger.inflight = null;
+    await this.save(mem);
+    return metrics.length;
+  }
+
+  /** Whether the run was deleted (or is otherwise not active): then nothing more can be logged to it. */
+  private async runGone(runId: string): Promise<boolean> {
+    try {
+      return (await this.client.getRun(runId)).info.lifecycle_stage === 'deleted';
+    } catch (e) {
+      return isMlflowError(e) && e.status === 404;
+    }
   }
 
   /** Settle an unacknowledged batch: steps the server already has count as sent. */
@@ -476,27 +526,45 @@ export class MlflowMirror {
     await this.save(mem);
   }
 
+  /** For a run found on the server: the steps its history already holds count as sent. */
+  private async verify(mem: TrialMem, names: Set<string>): Promise<void> {
+    const runId = mem.ledger.runId!;
+    const verified = new Set(mem.ledger.verified);
+    const todo = [...names].filter((n) => !verified.has(n));
+    if (!todo.length) return;
+    for (const name of todo) {
+      for (const m of await this.client.getMetricHistory(runId, name)) mem.markDone(name, m.step);
+      verified.add(name);
+    }
+    mem.ledger.verified = [...verified].sort();
+    await this.save(mem);
+  }
+
   private async applyRun(e: Extract<OutboxEntry, { type: 'run' }>): Promise<void> {
     const mem = this.trialMem(e.trialId, e.study);
     const l = mem.ledger;
+    // The parent is applied first (it was enqueued first); without its run the child is not nested.
+    const parentRunId = e.parent ? this.trials.get(e.parent)?.ledger.runId : undefined;
     if (!l.runId) {
       const experimentId = await this.experiment(e.study);
-      // Found by tag: a resumed trial, or a runs/create whose response was lost.
-      let run = await this.client.findRunByTag(experimentId, TRIAL_TAG, e.trialId);
+      const lookup = e.lookup ?? TRIAL_TAG;
+      // Found by tag: a resumed trial, a relaunch from another home, or a runs/create whose response was lost.
+      let run = await this.client.findRunByTag(experimentId, lookup, e.tags[lookup] ?? e.trialId);
       if (!run) {
-        run = await this.client.createRun(experimentId, { runName: e.runName, tags: e.tags, startTime: e.time });
+        const tags = parentRunId ? { ...e.tags, [PARENT_TAG]: parentRunId } : e.tags;
+        run = await this.client.createRun(experimentId, { runName: e.runName, tags, startTime: e.time });
         l.tagsDigest = digest(e.tags);
-      } else if (run.info.status && run.info.status !== 'RUNNING') {
-        await this.client.updateRun(run.info.run_id, { status: 'RUNNING' });
+        l.attached = false;
+      } else {
+        // Its status stays as the server has it: only the trial's own progress changes it (enqueueStatus).
+        l.attached = true;
+        l.verified = [];
+        if (parentRunId && !run.data.tags.some((t) => t.key === PARENT_TAG)) await this.client.setTag(run.info.run_id, PARENT_TAG, parentRunId);
       }
       l.runId = run.info.run_id;
       l.experimentId = experimentId;
       l.artifactUri = run.info.artifact_uri;
-      l.status = 'RUNNING';
-      await this.save(mem);
-    } else if (l.status && l.status !== 'RUNNING') {
-      await this.client.updateRun(l.runId, { status: 'RUNNING' });
-      l.status = 'RUNNING';
+      l.status = run.info.status ?? 'RUNNING';
       await this.save(mem);
     }
     const runId = l.runId;
@@ -520,6 +588,8 @@ export class MlflowMirror {
     const mem = this.trialMem(e.trialId);
     const runId = mem.ledger.runId;
     if (!runId) throw new Error(`mlflow: trial ${e.trialId} has a status but no run yet`);
+    // Unchanged: a relaunch that ran nothing leaves the run (and its end time) as it was.
+    if (mem.ledger.status === e.status) return;
     const terminal = e.status !== 'RUNNING';
     await this.client.updateRun(runId, { status: e.status as RunStatus, endTime: terminal ? e.time ?? Date.now() : undefined });
     mem.ledger.status = e.status;
@@ -596,7 +666,7 @@ export class MlflowMirror {
   private trialMem(trialId: string, study?: string): TrialMem {
     let m = this.trials.get(trialId);
     if (!m) {
-      m = new TrialMem({ trialId, study, metrics: {}, inflight: null, refused: 0, artifacts: {} });
+      m = new TrialMem({ trialId, study, metrics: {}, inflight: null, refused: 0, artifacts: {}, attached: false, verified: [] });
       this.trials.set(trialId, m);
     }
     if (study && !m.ledger.study) m.ledger.study = study;

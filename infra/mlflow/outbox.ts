@@ -33,6 +33,10 @@ export const outboxEntrySchema = z.discriminatedUnion('type', [
     tags: z.record(z.string(), z.string()),
     params: z.record(z.string(), z.string()),
     time: z.number().optional(),
+    /** The tag that finds the run again (default gantry.trial_id). */
+    lookup: z.string().optional(),
+    /** The mirror's key of the parent run. */
+    parent: z.string().optional(),
   }),
   z.object({ type: z.literal('metrics'), trialId: z.string().min(1), points: z.array(pointSchema) }),
   z.object({

@@ -1,60 +1,152 @@
 /**
- * The executor's TrialTracker hook onto the MLflow mirror: trial start → run (params = the
- * trial's config, tags = gantry.*), metric points → outbox, trial end → all of the trial's
- * points (the outbox drops the ones already queued) and the run status.
+ * The executor's TrialTracker hook onto the MLflow mirror, following MLflow's conventions for
+ * sweeps: a launch is a parent run, each trial a run nested under it (mlflow.parentRunId), with
+ * readable names (`gan: hidden=32, noiseDim=4 · seed 0`, `baseline`), the readable cell, the
+ * backend that trained it, and mlflow.user / mlflow.source.* tags.
+ *
+ * Statuses change only with the trial's own progress: RUNNING when one of its steps really runs,
+ * FINISHED / FAILED / KILLED when it ends (the mirror skips a status the run already has), so a
+ * relaunch that runs nothing leaves every run, its end time included, as it was.
  * Every call only appends to the outbox, so it is fast and never throws, as the hook requires.
  */
-import type { TrialTracker } from '../executor/embedded.js';
-import type { PlannedTrial } from '../executor/prepare.js';
 import { mkdirSync, writeFileSync } from 'node:fs';
+import { userInfo } from 'node:os';
 import { join } from 'node:path';
-import { mlflowStatusOf, type MlflowMirror } from './mirror.js';
+import { label } from '../../experiments/grid.js';
+import { modelIsStochastic } from '../../models/params.js';
+import type { TrialTracker, TrialFacts } from '../executor/embedded.js';
+import { launchId, type PlannedTrial, type PreparedStudy } from '../executor/prepare.js';
+import { gitCommit } from '../version.js';
+import { launchKey, mlflowStatusOf, type MlflowMirror, type MirrorStatus } from './mirror.js';
 
-/**
- * `filesDir`, when given, receives a small summary file per ended trial (its config, step keys,
- * status and final metrics), uploaded as the run's artifact `gantry/trial.json`.
- */
-export function mlflowTracker(mirror: MlflowMirror, o: { codeVersion?: string; backend?: string; filesDir?: string } = {}): TrialTracker {
-  const started = new Map<string, PlannedTrial>();
+export interface TrackerOptions {
+  codeVersion?: string;
+  /** Where trials run: `embedded` or `temporal` (tag gantry.executor). */
+  executor?: string;
+  /** Receives a small summary file per ended trial (config, step keys, status, final metrics), uploaded as the run's artifact `gantry/trial.json`. */
+  filesDir?: string;
+}
+
+/** A launch as the tracker needs it: the study's name, profile, and its trials. */
+export type LaunchInfo = Pick<PreparedStudy, 'study' | 'version' | 'profile' | 'axes' | 'seeds'> & { trials: readonly Pick<PlannedTrial, 'id' | 'steps'>[] };
+
+/** `gan: hidden=32, noiseDim=4 · seed 0`; a deterministic model's trial has no seed to show. */
+export function runNameOf(trial: Pick<PlannedTrial, 'id' | 'cell' | 'config'> & { block?: string }): string {
+  const config = trial.config as unknown as { seed?: number; model?: { kind?: string } };
+  const cell = Object.entries(trial.cell)
+    .map(([k, v]) => `${k.split('.').pop()}=${typeof v === 'string' ? v : JSON.stringify(v)}`)
+    .join(', ');
+  const what = trial.block && cell ? `${trial.block}: ${cell}` : trial.block || cell || `trial ${trial.id.slice(0, 12)}`;
+  const stochastic = config.model?.kind === undefined || modelIsStochastic(config.model.kind);
+  return stochastic && config.seed !== undefined ? `${what} · seed ${config.seed}` : what;
+}
+
+/** MLflow's own tags for who ran what, from where. */
+function sourceTags(o: TrackerOptions): Record<string, string> {
+  const tags: Record<string, string> = { 'mlflow.source.type': 'LOCAL', 'mlflow.source.name': 'gantry' };
+  let user = process.env.MLFLOW_TRACKING_USERNAME ? undefined : process.env.USER || process.env.LOGNAME;
+  try {
+    user ||= userInfo().username;
+  } catch {
+    // no passwd entry (a container's random uid): leave it out
+  }
+  if (user) tags['mlflow.user'] = user;
+  const commit = gitCommit();
+  if (commit) tags['mlflow.source.git.commit'] = commit;
+  if (o.codeVersion) tags['gantry.code_version'] = o.codeVersion;
+  if (o.executor) tags['gantry.executor'] = o.executor;
+  return tags;
+}
+
+export function mlflowTracker(mirror: MlflowMirror, o: TrackerOptions = {}): TrialTracker {
+  const started = new Map<string, { trial: PlannedTrial; study: string; parent?: string; backend?: string }>();
+  const running = new Set<string>();
+  const launches = new Map<string, string>(); // launch id → its key in the mirror
+  let current: string | undefined; // the mirror key of the launch this tracker runs
+  let lastEnd: number | undefined; // the latest end of a trial of this launch, from the store
+  const source = sourceTags(o);
+
+  const announce = (id: string) => {
+    const s = started.get(id)!;
+    const config = s.trial.config as unknown as Record<string, unknown>;
+    mirror.enqueueRun({
+      trialId: s.trial.id,
+      study: s.study,
+      parent: s.parent,
+      runName: runNameOf(s.trial),
+      cell: label(s.trial.cell) || undefined,
+      seed: config.seed as number | undefined,
+      stepKeys: s.trial.steps.map((st) => st.key),
+      codeVersion: o.codeVersion,
+      backend: s.backend,
+      params: config,
+      tags: { ...source, 'gantry.cell_id': s.trial.cellId, ...(s.trial.block ? { 'gantry.block': s.trial.block } : {}) },
+    });
+  };
+
   return {
-    trialStarted(trial: PlannedTrial, study: string) {
-      started.set(trial.id, trial);
-      const config = trial.config as unknown as Record<string, unknown>;
-      const seed = config.seed as number | undefined;
-      const cell = Object.entries(trial.cell)
-        .map(([k, v]) => `${k.split('.').pop()}=${typeof v === 'string' ? v : JSON.stringify(v)}`)
-        .join(',');
-      mirror.enqueueRun({
-        trialId: trial.id,
-        study,
-        runName: `${cell || 'base'}${seed !== undefined ? ` seed=${seed}` : ''}`,
-        cell: trial.cellId,
-        seed,
-        stepKeys: trial.steps.map((s) => s.key),
-        codeVersion: o.codeVersion,
-        backend: o.backend,
-        params: config,
+    launchStarted(study: LaunchInfo) {
+      const id = launchId(study.trials);
+      const key = launchKey(id);
+      launches.set(id, key);
+      current = key;
+      mirror.enqueueLaunch({
+        launchId: id,
+        study: study.study,
+        runName: study.profile ? `${study.study} (${study.profile})` : study.study,
+        params: { study: { version: study.version, profile: study.profile ?? '', axes: study.axes, seeds: study.seeds, trials: study.trials.length } },
+        tags: { ...source, ...(study.profile ? { 'gantry.profile': study.profile } : {}) },
       });
+    },
+    launchEnded(status: 'done' | 'failed' | 'interrupted') {
+      // The mirror skips a status the run already has: a launch that ran nothing changes nothing.
+      // Its end is its last trial's (from the store), so two homes reporting one launch agree.
+      if (current) mirror.enqueueStatus(current, mlflowStatusOf(status), lastEnd);
+    },
+    trialStarted(trial: PlannedTrial, study: string, launch?: string) {
+      if (launch && !launches.has(launch)) {
+        // The Temporal catalog worker learns of a launch from its trials: the parent run is found by id, or made.
+        launches.set(launch, launchKey(launch));
+        mirror.enqueueLaunch({ launchId: launch, study, runName: `${study} (launch ${launch.slice(0, 8)})`, tags: source });
+      }
+      const parent = launch ? launches.get(launch) : current;
+      started.set(trial.id, { trial, study, parent });
+      announce(trial.id);
+    },
+    trialRunning(trialId: string) {
+      if (running.has(trialId) || !started.has(trialId)) return;
+      const first = running.size === 0;
+      running.add(trialId);
+      const parent = started.get(trialId)!.parent;
+      if (first && parent) mirror.enqueueStatus(parent, 'RUNNING');
+      mirror.enqueueStatus(trialId, 'RUNNING');
     },
     metrics(trialId, points) {
       mirror.enqueueMetrics(trialId, points);
     },
-    trialEnded(trialId, status, points) {
+    trialEnded(trialId, status, points, facts?: TrialFacts) {
+      const s = started.get(trialId);
+      if (facts?.endedAt !== undefined) lastEnd = Math.max(lastEnd ?? 0, facts.endedAt);
+      if (s && facts?.backend && facts.backend !== s.backend) {
+        s.backend = facts.backend;
+        announce(trialId); // the run's tags now say which backend trained it
+      }
       mirror.enqueueMetrics(trialId, points);
-      const trial = started.get(trialId);
-      if (o.filesDir && trial) {
+      if (o.filesDir && s) {
         const final: Record<string, number> = {};
         for (const p of [...points].sort((a, b) => a.step - b.step)) final[p.name] = p.value;
         const file = join(o.filesDir, `${trialId}.json`);
         try {
           mkdirSync(o.filesDir, { recursive: true });
-          writeFileSync(file, JSON.stringify({ trialId, status, config: trial.config, cell: trial.cell, steps: trial.steps.map((s) => ({ kind: s.kind, key: s.key })), finalMetrics: final }, null, 1));
+          writeFileSync(file, JSON.stringify({ trialId, status, config: s.trial.config, cell: s.trial.cell, steps: s.trial.steps.map((st) => ({ kind: st.kind, key: st.key })), finalMetrics: final }, null, 1));
           mirror.enqueueArtifact(trialId, 'gantry/trial.json', file);
         } catch {
           // A summary the disk refused is not worth failing a trial over; metrics and status still go.
         }
       }
-      mirror.enqueueStatus(trialId, mlflowStatusOf(status));
+      // The end time is the store's (its last step's), so every home that reports this trial agrees on it.
+      const end: MirrorStatus = mlflowStatusOf(status);
+      mirror.enqueueStatus(trialId, end, end === 'RUNNING' ? undefined : facts?.endedAt);
     },
   };
 }

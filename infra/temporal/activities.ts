@@ -16,7 +16,7 @@
 import { Context } from '@temporalio/activity';
 import { ApplicationFailure, CancelledFailure } from '@temporalio/common';
 import { z } from 'zod';
-import { recordStudy, recordTrial, trialFileSchema, trialKey, trialStatus } from '../../activities/record.js';
+import { recordStudy, recordTrial, trialFacts, trialFileSchema, trialKey, trialStatus } from '../../activities/record.js';
 import type { StepCall } from '../../experiments/plan.js';
 import type {
   GantryActivities, PlanSliceInput, RecordActivityInput, StepActivityInput, StepActivityResult, StepHeartbeat, StoredTrialStatus, TrialPlan,
@@ -31,7 +31,11 @@ import { StepPool } from '../executor/step-pool.js';
 import { listRecords, readRecord, stepPrefix, type StepRecord } from '../ledger.js';
 import { getJson, type ArtifactStore } from '../store/store.js';
 import { PlanReader, trialPlanSchema } from './plan.js';
+import { isStudyWorkflowIdOf, studyWorkflowIdFrom } from '../../workflows/temporal/ids.js';
 import { runStepAttempt, stepRunner } from '../executor/step-attempt.js';
+
+/** The most time between two heartbeats a step hands the SDK when it reports no progress. */
+export const HEARTBEAT_TICK_MAX_MS = 5000;
 
 /** What an activity needs from Temporal; `temporalRuntime()` in a worker, a fake in unit tests. */
 export interface ActivityRuntime {
@@ -166,7 +170,8 @@ export function createActivities(deps: ActivityDeps): GantryActivityWorkerSide {
     };
     let ticking = false;
     let lastLook = 0;
-    const every = Math.min(30_000, Math.max(500, Math.floor((rt.heartbeatTimeoutMs ?? 60_000) / 3)));
+    // Often enough that a step with no progress to report still hears a cancel within seconds (the worker sends heartbeats every 5 s at most).
+    const every = Math.min(HEARTBEAT_TICK_MAX_MS, Math.max(500, Math.floor((rt.heartbeatTimeoutMs ?? 60_000) / 3)));
     const timer = setInterval(() => {
       if (ticking) return;
       ticking = true;
@@ -266,12 +271,24 @@ export function createActivities(deps: ActivityDeps): GantryActivityWorkerSide {
 async function mirrorTrial(tracker: NonNullable<ActivityDeps['tracker']>, store: ArtifactStore, catalog: Catalog, study: string, trialId: string, status: StoredTrialStatus): Promise<void> {
   try {
     const t = trialFileSchema.parse(await getJson(store, trialKey(trialId)));
-    tracker.trialStarted({ id: t.id, cellId: t.cellId, cell: t.cell, config: t.config, steps: t.steps } as unknown as PlannedTrial, study);
+    // The study workflow's id ends with the launch's id: the trial's run nests under that launch's parent run.
+    const workflowId = activityWorkflowId();
+    const launch = workflowId && isStudyWorkflowIdOf(workflowId, study) ? workflowId.slice(studyWorkflowIdFrom(study, '').length) : undefined;
+    tracker.trialStarted({ id: t.id, cellId: t.cellId, cell: t.cell, config: t.config, steps: t.steps, block: t.block } as unknown as PlannedTrial, study, launch);
     const rows = (await catalog.query(`SELECT name, step, value, epoch_ms(time) FROM metrics WHERE trial_id = '${trialId}' ORDER BY name, step`)).rows;
     const points: MetricPoint[] = rows.map(([name, step, value, time]) => ({ name: String(name), step: Number(step), value: Number(value), ...(time === null ? {} : { time: Number(time) }) }));
-    tracker.trialEnded(trialId, status, points);
+    tracker.trialEnded(trialId, status, points, await trialFacts(store, t.steps));
   } catch {
     /* the mirror is best effort: the store and catalog stay the source of truth */
+  }
+}
+
+/** The id of the workflow that called this activity; undefined outside an activity (tests call activities directly). */
+function activityWorkflowId(): string | undefined {
+  try {
+    return Context.current().info.workflowExecution?.workflowId;
+  } catch {
+    return undefined;
   }
 }
 

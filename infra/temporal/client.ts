@@ -12,14 +12,14 @@
 import { defaultPayloadConverter } from '@temporalio/common';
 import { WorkflowNotFoundError, type Client, type WorkflowHandle } from '@temporalio/client';
 import { z } from 'zod';
-import { canonicalJson, type Hasher } from '../../experiments/canonical.js';
+import type { Hasher } from '../../experiments/canonical.js';
 import { isStudyWorkflowIdOf, studyWorkflowIdFrom } from '../../workflows/temporal/ids.js';
 import {
   CANCEL_SIGNAL, PAUSE_SIGNAL, RESUME_SIGNAL, STUDY_PROGRESS_QUERY, STUDY_WORKFLOW, TRIAL_PROGRESS_QUERY,
   type ActivityClass, type ActivityTunings, type StepHeartbeat, type TaskQueues, type StudyInput, type StudyProgressInfo, type StudyResult, type TrialPlan, type TrialProgressInfo,
 } from '../../workflows/temporal/types.js';
 import { UserError } from '../errors.js';
-import { registerStudy, type PreparedStudy } from '../executor/prepare.js';
+import { launchId, registerStudy, type PreparedStudy } from '../executor/prepare.js';
 import { idHasher } from '../hash.js';
 import type { ArtifactStore } from '../store/store.js';
 import { withClient, type TemporalTarget } from './connection.js';
@@ -30,8 +30,7 @@ export type { TemporalTarget } from './connection.js';
 
 /** The study workflow's id: stable for the same grid (trial ids and step keys, in any order). */
 export function studyWorkflowId(study: string, trials: readonly TrialPlan[], hash: Hasher = idHasher): string {
-  const signature = trials.map((t) => ({ id: t.id, steps: t.steps.map((s) => s.key) })).sort((a, b) => (a.id < b.id ? -1 : a.id > b.id ? 1 : 0));
-  return studyWorkflowIdFrom(study, hash(canonicalJson(signature)));
+  return studyWorkflowIdFrom(study, launchId(trials, hash));
 }
 
 const tuningSchema = z

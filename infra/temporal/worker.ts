@@ -19,6 +19,7 @@ import { UserError } from '../errors.js';
 import type { GantryActivities, TaskQueues } from '../../workflows/temporal/types.js';
 import { MlflowMirror } from '../mlflow/mirror.js';
 import { mlflowTracker } from '../mlflow/tracker.js';
+import { CODE_VERSION } from '../version.js';
 import { createActivities } from './activities.js';
 import { describeSettings, tlsOption, unreachable, type TemporalSettings } from './connection.js';
 
@@ -26,6 +27,9 @@ import { describeSettings, tlsOption, unreachable, type TemporalSettings } from 
 export const WORKFLOWS_PATH = fileURLToPath(new URL('../../workflows/temporal/index.js', import.meta.url));
 
 export type QueueRole = keyof TaskQueues;
+
+/** The most time between two heartbeats a worker sends for a running step. */
+export const HEARTBEAT_THROTTLE_MS = 5000;
 const ROLES: QueueRole[] = ['main', 'gpu', 'catalog'];
 
 export interface WorkerOptions {
@@ -67,8 +71,12 @@ export function activitiesFor(role: QueueRole, a: GantryActivities): Partial<Gan
   return { load: a.load, filter: a.filter, tile: a.tile, evaluate: a.evaluate, planSlice: a.planSlice };
 }
 
+/** SDK lines that say nothing to a gantry user: the GPU and catalog queues poll activities only, by design. */
+const EXPECTED_SDK_WARNINGS = [/^No workflows registered, not polling for workflow tasks/];
+
 function quietLogger(level: 'TRACE' | 'DEBUG' | 'INFO' | 'WARN' | 'ERROR', out: (line: string) => void): Logger {
   return new DefaultLogger(level, ({ level: l, message, meta }) => {
+    if (EXPECTED_SDK_WARNINGS.some((re) => re.test(message))) return;
     const m = meta && Object.keys(meta).length ? ' ' + JSON.stringify(meta, (k, v) => (/key|token|secret|password/i.test(k) && k !== 'checkpointKey' && typeof v === 'string' ? '***' : v)).slice(0, 500) : '';
     out(`temporal ${l.toLowerCase()}: ${message}${m}`);
   });
@@ -101,7 +109,7 @@ export async function runWorker(opts: WorkerOptions): Promise<void> {
   // The MLflow mirror (when MLFLOW_TRACKING_URI is set) follows the catalog: the catalog worker mirrors each trial it records.
   const mirror = roles.includes('catalog') ? MlflowMirror.fromEnv(join(cfg.home, 'mlflow'), { log }) : undefined;
   mirror?.start(5000);
-  const tracker = mirror && mlflowTracker(mirror, { backend: cfg.backend, filesDir: join(cfg.home, 'mlflow', 'files') });
+  const tracker = mirror && mlflowTracker(mirror, { codeVersion: CODE_VERSION, executor: 'temporal', filesDir: join(cfg.home, 'mlflow', 'files') });
   const { activities, close: closeActivities } = createActivities({ store, catalogPath: cfg.catalogPath, backend: cfg.backend, heavyThreads: max ?? 1, tracker });
   const close = async () => {
     await closeActivities();
@@ -128,6 +136,11 @@ export async function runWorker(opts: WorkerOptions): Promise<void> {
           ...(role === 'main' ? { workflowBundle: bundle } : {}),
           maxConcurrentActivityTaskExecutions: role === 'catalog' ? 1 : (max ?? (role === 'gpu' ? 1 : 4)),
           shutdownGraceTime: opts.shutdownGraceMs ?? 0,
+          // A step hears of a cancel only in a heartbeat's reply, and the server sees progress only in
+          // heartbeats: the SDK's default throttle (up to 60 s) made `gantry cancel` take a minute and
+          // left `gantry status` a minute behind. A few seconds costs one small RPC per running step.
+          maxHeartbeatThrottleInterval: HEARTBEAT_THROTTLE_MS,
+          defaultHeartbeatThrottleInterval: HEARTBEAT_THROTTLE_MS,
         }),
       );
     }

@@ -17,7 +17,9 @@ import { createServer, request as httpRequest, type IncomingMessage, type Server
 import { request as httpsRequest } from 'node:https';
 import { randomBytes } from 'node:crypto';
 import type { Socket } from 'node:net';
+import { test } from 'node:test';
 import { mlflowConfigFromEnv, type MlflowConfig } from '../../infra/mlflow/client.js';
+import { findLiveBinary, liveRequired, missingServer, startMlflow, type MlflowServer } from '../live/servers.js';
 
 export interface ContractServerOptions {
   /** Require `Authorization: Bearer <token>`. */
@@ -188,9 +190,10 @@ export class MlflowContractServer {
     this.faults = [];
   }
 
-  /** Requests seen for a route ('POST /api/2.0/mlflow/runs/log-batch'), or all. */
-  requests(route?: string): number {
-    return route ? this.seen.filter((r) => r.route === route).length : this.seen.length;
+  /** Requests seen for a route ('POST /api/2.0/mlflow/runs/log-batch') or matching a predicate, or all. */
+  requests(route?: RequestMatcher): number {
+    if (!route) return this.seen.length;
+    return this.seen.filter((r) => (typeof route === 'string' ? r.route === route : route(r))).length;
   }
 
   /** Metric values stored for a run (every history row), or over all runs. */
@@ -513,12 +516,21 @@ export class MlflowContractServer {
       if (old !== undefined && old !== value) throw changedParam(key, old, value, run.info.run_id);
     }
     for (const [key, value] of seenParams) run.params.set(key, value);
+    // Seen on a real 2.10.2 server (SQLite): a batch of over 100 metrics with at least two keys,
+    // one of its rows already stored under a key other than the batch's greatest, is stored
+    // anyway (duplicates skipped) and then answered with a 400 from SQLAlchemy's autoflush.
+    const keys = [...new Set(metrics.map((m) => String(m.key)))].sort();
+    const autoflush400 = metrics.length > 100 && keys.length >= 2 && metrics.some((m) => m.key !== keys[keys.length - 1] && hasRow(run, m));
     for (const m of metrics) {
       // Quirk #5: a non-numeric value is stored as 0.0, timestamp 0, step 0.
       const ok = typeof m.value === 'number' && Number.isFinite(m.value);
       appendMetric(run, ok ? { key: m.key, value: m.value, timestamp: Number(m.timestamp), step: Number(m.step ?? 0) } : { key: m.key, value: 0, timestamp: 0, step: 0 });
     }
     for (const t of tags) run.tags.set(t.key, String(t.value ?? ''));
+    if (autoflush400) {
+      const m = metrics[0];
+      throw new ApiError(400, 'BAD_REQUEST', `(raised as a result of Query-invoked autoflush; consider using a session.no_autoflush block if this flush is occurring prematurely)\n(sqlite3.IntegrityError) UNIQUE constraint failed: metrics.key, metrics.timestamp, metrics.step, metrics.run_uuid, metrics.value, metrics.is_nan\n[SQL: INSERT INTO metrics ("key", value, timestamp, step, is_nan, run_uuid) VALUES (?, ?, ?, ?, ?, ?)]\n[parameters: [('${m.key}', ${m.value}, ${m.timestamp}, ${m.step}, 0, '${run.info.run_uuid}')  ... displaying 1 of ${metrics.length} total bound parameter sets ...]]\n(Background on this error at: https://sqlalche.me/e/20/gkpj)`);
+    }
     return {};
   }
 
@@ -705,10 +717,15 @@ function tagList(x: unknown): Tag[] {
   return Array.isArray(x) ? x.map((t: any) => ({ key: String(t.key), value: String(t.value ?? '') })) : [];
 }
 
+function hasRow(run: Run, m: any): boolean {
+  return (run.history.get(m.key) ?? []).some((r) => r.step === Number(m.step ?? 0) && r.timestamp === Number(m.timestamp) && r.value === m.value);
+}
+
+/** A row identical in key, step, timestamp and value is not stored twice (the metrics table's primary key); any other difference appends. */
 function appendMetric(run: Run, m: Metric): void {
   let h = run.history.get(m.key);
   if (!h) run.history.set(m.key, (h = []));
-  h.push(m);
+  if (!h.some((r) => r.step === m.step && r.timestamp === m.timestamp && r.value === m.value)) h.push(m);
 }
 
 function expView(e: Experiment): Record<string, unknown> {
@@ -805,8 +822,45 @@ export interface MlflowTarget {
 }
 
 /** The contract server always; a live MLflow too when MLFLOW_TRACKING_URI is set. */
+/**
+ * The servers a suite runs against: always the contract server; and a real MLflow, the one in
+ * MLFLOW_TRACKING_URI or else one this process starts from the provisioned binary
+ * (test/live/servers.ts). Without either, `liveMlflowMissing()` says why (and fails in CI).
+ */
 export function mlflowTargets(env: NodeJS.ProcessEnv = process.env): MlflowTarget[] {
-  return [{ name: 'contract', live: false }, ...(env.MLFLOW_TRACKING_URI ? [{ name: 'live' as const, live: true }] : [])];
+  const live = !!env.MLFLOW_TRACKING_URI || !!findLiveBinary('mlflow', env);
+  return [{ name: 'contract', live: false }, ...(live ? [{ name: 'live' as const, live: true }] : [])];
+}
+
+/** Registers the test that says the live MLflow suite did not run: skipped, or failed under GANTRY_LIVE=require. */
+export function liveMlflowMissing(what: string): void {
+  if (mlflowTargets().some((t) => t.live)) return;
+  const why = `${missingServer('mlflow')}, or set MLFLOW_TRACKING_URI: ${what} ran against the contract server only`;
+  if (liveRequired()) {
+    test('a live MLflow server', () => {
+      throw new Error(`GANTRY_LIVE=require, but ${why.replace(/^skipped: /, '')}`);
+    });
+  } else test('a live MLflow server', { skip: why }, () => {});
+}
+
+let started: Promise<MlflowServer> | undefined;
+
+/** One real MLflow server per test process, started on first use and killed when the process exits. */
+export function sharedMlflowServer(): Promise<MlflowServer> {
+  started ??= startMlflow().then((s) => {
+    if (!s) throw new Error(missingServer('mlflow'));
+    process.stdout.write(`mlflow: real server ${s.version} at ${s.url}\n`);
+    process.once('exit', () => s.process.signal('SIGKILL'));
+    return s;
+  });
+  return started;
+}
+
+/** The tracking URI of the live target: MLFLOW_TRACKING_URI, or the shared server started here. */
+export async function liveTrackingUri(env: NodeJS.ProcessEnv = process.env): Promise<MlflowConfig> {
+  const fromEnv = mlflowConfigFromEnv(env);
+  if (fromEnv) return fromEnv;
+  return { trackingUri: (await sharedMlflowServer()).url };
 }
 
 /**
@@ -818,8 +872,7 @@ export async function openTarget(t: MlflowTarget, opts: ContractServerOptions = 
     const server = await MlflowContractServer.create(opts);
     return { server, config: { trackingUri: server.url } };
   }
-  const live = mlflowConfigFromEnv();
-  if (!live) throw new Error('MLFLOW_TRACKING_URI is not set');
+  const live = await liveTrackingUri();
   const server = await MlflowContractServer.create({ upstream: live.trackingUri, insecureUpstream: live.insecureTls });
   return { server, config: { ...live, trackingUri: server.url, insecureTls: false } };
 }

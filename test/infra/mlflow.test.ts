@@ -24,9 +24,8 @@ import {
 import { MlflowOutbox } from '../../infra/mlflow/outbox.js';
 import { StepSet } from '../../infra/mlflow/step-set.js';
 import { UserError } from '../../infra/errors.js';
-import { MlflowContractServer, mlflowTargets, openTarget } from './mlflow-contract-server.js';
+import { liveMlflowMissing, MlflowContractServer, mlflowTargets, openTarget } from './mlflow-contract-server.js';
 
-const LIVE = process.env.MLFLOW_TRACKING_URI;
 const uniq = () => `gantry-test-${Date.now()}-${Math.random().toString(36).slice(2, 8)}`;
 const fast = { retries: 1, backoffMs: 5, maxBackoffMs: 20, timeoutMs: 10_000 };
 
@@ -189,9 +188,7 @@ describe('outbox', () => {
 // ---------------------------------------------------------------------------------------------
 // Against a server
 
-if (!LIVE) {
-  test('live MLflow server (set MLFLOW_TRACKING_URI)', { skip: 'MLFLOW_TRACKING_URI is not set: the client ran against the contract server only' }, () => {});
-}
+liveMlflowMissing('the client');
 
 for (const target of mlflowTargets()) {
   describe(`mlflow client against the ${target.name} server`, () => {
