@@ -86,10 +86,22 @@ withConnectionOptions(run).action(async (ref: string, o) => {
   const checkpoint = { everyIterations: o.checkpointEvery, everyMinutes: o.checkpointMinutes };
   try {
     if (o.executor === 'temporal') {
+      // With MLFLOW_TRACKING_URI set here too, the launcher opens and closes the launch's parent
+      // run; the catalog worker nests the trials' runs under it.
+      // An outbox of its own: a catalog worker on this home holds $GANTRY_HOME/mlflow.
+      const mirror = MlflowMirror.fromEnv(launcherOutbox(cfg.home), { log: (line) => process.stderr.write(`${line}\n`) });
+      const tracker = mirror && mlflowTracker(mirror, { codeVersion: CODE_VERSION, executor: 'temporal' });
+      tracker?.launchStarted?.(study);
+      mirror?.start();
       const end = await runOnTemporal(study, {
         conn: connectionFrom(o), store, concurrency: o.concurrency, retries: o.retries, checkpoint, batchSize: o.batchSize,
         detach: !!o.detach, signal: abort.signal, log: (line) => process.stderr.write(`${line}\n`),
-      });
+      })
+        .then((e) => {
+          if (e.kind === 'closed') tracker?.launchEnded?.(e.result.cancelled ? 'interrupted' : e.result.failures.length ? 'failed' : 'done');
+          return e;
+        })
+        .finally(() => mirror?.close({ flushTimeoutMs: 10_000 }));
       if (end.kind !== 'closed') {
         process.stdout.write(`workflow ${end.workflowId} runs on; follow it: gantry status ${study.study}; stop it: gantry cancel ${study.study}\n`);
         if (end.kind === 'stopped-following') process.exitCode = EXIT.interrupted;
@@ -137,6 +149,11 @@ withConnectionOptions(run).action(async (ref: string, o) => {
     process.off('SIGTERM', onSigint);
   }
 });
+
+/** The MLflow outbox of `gantry run --executor temporal` (launch parent runs), apart from a worker's. */
+function launcherOutbox(home: string): string {
+  return join(home, 'mlflow', 'launcher');
+}
 
 /** The results of a run: per-cell AUCs from the catalog, a count line, and one line per distinct failure (exit 1). */
 async function printResults(catalogPath: string, trialIds: string[], done: number, total: number, steps: string, failed: { status: string; error: string | null }[]): Promise<void> {
@@ -274,20 +291,24 @@ sync
   .option('--timeout <s>', 'give up after this many seconds', positiveNumber, 300)
   .action(async (o: { timeout: number }) => {
     const cfg = loadConfig();
-    const mirror = MlflowMirror.fromEnv(join(cfg.home, 'mlflow'), { log: (line) => process.stderr.write(`${line}\n`) });
-    if (!mirror) throw new UserError('MLFLOW_TRACKING_URI is not set', { hint: 'export MLFLOW_TRACKING_URI=http://host:5000' });
     const deadline = Date.now() + o.timeout * 1000;
     let sent = 0;
-    try {
-      for (;;) {
-        const r = await mirror.flush();
-        sent += r.sent;
-        if (r.pending === 0) break;
-        if (Date.now() > deadline) throw new UserError(`mlflow: ${r.pending} items still pending after ${o.timeout}s${r.error ? `: ${r.error}` : ''}`);
-        if (r.error) await new Promise((res) => setTimeout(res, 2000));
+    // The trials' outbox, and the Temporal launcher's (its parent runs) where it has one.
+    for (const dir of [join(cfg.home, 'mlflow'), launcherOutbox(cfg.home)]) {
+      if (dir !== join(cfg.home, 'mlflow') && !existsSync(dir)) continue;
+      const mirror = MlflowMirror.fromEnv(dir, { log: (line) => process.stderr.write(`${line}\n`) });
+      if (!mirror) throw new UserError('MLFLOW_TRACKING_URI is not set', { hint: 'export MLFLOW_TRACKING_URI=http://host:5000' });
+      try {
+        for (;;) {
+          const r = await mirror.flush();
+          sent += r.sent;
+          if (r.pending === 0) break;
+          if (Date.now() > deadline) throw new UserError(`mlflow: ${r.pending} items still pending after ${o.timeout}s${r.error ? `: ${r.error}` : ''}`);
+          if (r.error) await new Promise((res) => setTimeout(res, 2000));
+        }
+      } finally {
+        await mirror.close({ flushTimeoutMs: 0 });
       }
-    } finally {
-      await mirror.close({ flushTimeoutMs: 0 });
     }
     process.stdout.write(`mlflow: ${sent} items sent, nothing pending\n`);
   });

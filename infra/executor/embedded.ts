@@ -59,8 +59,8 @@ export interface TrialTracker {
   /** A launch begins (before any trial): `study` with the trials this launch runs. */
   launchStarted?(study: Pick<PreparedStudy, 'study' | 'version' | 'profile' | 'axes' | 'seeds' | 'trials'>): void;
   launchEnded?(status: 'done' | 'failed' | 'interrupted'): void;
-  /** `launch`: the launch's id when it is not the one announced by launchStarted (the Temporal catalog worker). */
-  trialStarted(trial: PlannedTrial, study: string, launch?: string): void;
+  /** `launch`: the trial's launch when it is not the one announced by launchStarted (the Temporal catalog worker). */
+  trialStarted(trial: PlannedTrial, study: string, launch?: { id: string; profile?: string | null }): void;
   /** One of the trial's steps really runs (it was not cached): the first call per trial counts. */
   trialRunning?(trialId: string): void;
   /** Training-curve points, once a checkpoint holds them (see the train step). */

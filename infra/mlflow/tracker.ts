@@ -41,6 +41,11 @@ export function runNameOf(trial: Pick<PlannedTrial, 'id' | 'cell' | 'config'> & 
   return stochastic && config.seed !== undefined ? `${what} · seed ${config.seed}` : what;
 }
 
+/** A launch's parent run: `quickstart (smoke)`. */
+function launchName(study: string, profile?: string | null): string {
+  return profile ? `${study} (${profile})` : study;
+}
+
 /** MLflow's own tags for who ran what, from where. */
 function sourceTags(o: TrackerOptions): Record<string, string> {
   const tags: Record<string, string> = { 'mlflow.source.type': 'LOCAL', 'mlflow.source.name': 'gantry' };
@@ -93,7 +98,7 @@ export function mlflowTracker(mirror: MlflowMirror, o: TrackerOptions = {}): Tri
       mirror.enqueueLaunch({
         launchId: id,
         study: study.study,
-        runName: study.profile ? `${study.study} (${study.profile})` : study.study,
+        runName: launchName(study.study, study.profile),
         params: { study: { version: study.version, profile: study.profile ?? '', axes: study.axes, seeds: study.seeds, trials: study.trials.length } },
         tags: { ...source, ...(study.profile ? { 'gantry.profile': study.profile } : {}) },
       });
@@ -103,13 +108,14 @@ export function mlflowTracker(mirror: MlflowMirror, o: TrackerOptions = {}): Tri
       // Its end is its last trial's (from the store), so two homes reporting one launch agree.
       if (current) mirror.enqueueStatus(current, mlflowStatusOf(status), lastEnd);
     },
-    trialStarted(trial: PlannedTrial, study: string, launch?: string) {
-      if (launch && !launches.has(launch)) {
-        // The Temporal catalog worker learns of a launch from its trials: the parent run is found by id, or made.
-        launches.set(launch, launchKey(launch));
-        mirror.enqueueLaunch({ launchId: launch, study, runName: `${study} (launch ${launch.slice(0, 8)})`, tags: source });
+    trialStarted(trial: PlannedTrial, study: string, launch?: { id: string; profile?: string | null }) {
+      if (launch && !launches.has(launch.id)) {
+        // The Temporal catalog worker learns of a launch from its trials: the parent run is found by
+        // its id (the launcher made it, when it mirrors too), or made here under the same name.
+        launches.set(launch.id, launchKey(launch.id));
+        mirror.enqueueLaunch({ launchId: launch.id, study, runName: launchName(study, launch.profile), tags: { ...source, ...(launch.profile ? { 'gantry.profile': launch.profile } : {}) } });
       }
-      const parent = launch ? launches.get(launch) : current;
+      const parent = launch ? launches.get(launch.id) : current;
       started.set(trial.id, { trial, study, parent });
       announce(trial.id);
     },

@@ -16,7 +16,7 @@
 import { Context } from '@temporalio/activity';
 import { ApplicationFailure, CancelledFailure } from '@temporalio/common';
 import { z } from 'zod';
-import { recordStudy, recordTrial, trialFacts, trialFileSchema, trialKey, trialStatus } from '../../activities/record.js';
+import { recordStudy, recordTrial, studyFileSchema, studyKey, trialFacts, trialFileSchema, trialKey, trialStatus } from '../../activities/record.js';
 import type { StepCall } from '../../experiments/plan.js';
 import type {
   GantryActivities, PlanSliceInput, RecordActivityInput, StepActivityInput, StepActivityResult, StepHeartbeat, StoredTrialStatus, TrialPlan,
@@ -273,7 +273,8 @@ async function mirrorTrial(tracker: NonNullable<ActivityDeps['tracker']>, store:
     const t = trialFileSchema.parse(await getJson(store, trialKey(trialId)));
     // The study workflow's id ends with the launch's id: the trial's run nests under that launch's parent run.
     const workflowId = activityWorkflowId();
-    const launch = workflowId && isStudyWorkflowIdOf(workflowId, study) ? workflowId.slice(studyWorkflowIdFrom(study, '').length) : undefined;
+    const launchId = workflowId && isStudyWorkflowIdOf(workflowId, study) ? workflowId.slice(studyWorkflowIdFrom(study, '').length) : undefined;
+    const launch = launchId ? { id: launchId, profile: studyFileSchema.safeParse(await getJson(store, studyKey(study)).catch(() => null)).data?.profile } : undefined;
     tracker.trialStarted({ id: t.id, cellId: t.cellId, cell: t.cell, config: t.config, steps: t.steps, block: t.block } as unknown as PlannedTrial, study, launch);
     const rows = (await catalog.query(`SELECT name, step, value, epoch_ms(time) FROM metrics WHERE trial_id = '${trialId}' ORDER BY name, step`)).rows;
     const points: MetricPoint[] = rows.map(([name, step, value, time]) => ({ name: String(name), step: Number(step), value: Number(value), ...(time === null ? {} : { time: Number(time) }) }));

@@ -31,6 +31,9 @@ import { trialWorkflowId } from '../../workflows/temporal/ids.js';
 import { PLAN_PAGE } from '../../workflows/temporal/scheduler.js';
 import type { PlanSliceInput, StudyInput, StudyProgressInfo } from '../../workflows/temporal/types.js';
 import { runCli, tempHome, toyStudy, writeStudy } from '../helpers.js';
+import { MlflowClient, type MlflowRun } from '../../infra/mlflow/client.js';
+import { liveTrackingUri, mlflowTargets } from '../infra/mlflow-contract-server.js';
+import { liveRequired, missingServer } from '../live/servers.js';
 import { assertSameResults, embeddedReference, embeddedRun, latestCheckpoint, longStudy, prepare, query, until } from './fixtures.js';
 import { findTemporalServer, SKIP_MESSAGE, startWorker, type TemporalServer, type WorkerProcess } from './harness.js';
 import { activityInputs, childrenStarted, latestChain, quiescent, runChain, signalsReceived, type RunHistory } from './history.js';
@@ -90,8 +93,8 @@ class Deployment {
       GANTRY_HOME: this.home, GANTRY_STORE: join(this.home, 'store'), GANTRY_CATALOG: this.catalogPath, GANTRY_BACKEND: 'cpu',
     };
   }
-  async worker(): Promise<WorkerProcess> {
-    const w = startWorker(this.env(), ['--max-concurrent', '2']);
+  async worker(extra: Record<string, string> = {}): Promise<WorkerProcess> {
+    const w = startWorker({ ...this.env(), ...extra }, ['--max-concurrent', '2']);
     this.workers.push(w);
     await w.ready;
     return w;
@@ -469,6 +472,46 @@ test('the CLI: gantry run --executor temporal --batch-size 2 follows a grid larg
     assert.doesNotMatch(w.output(), /No workflows registered/, 'the worker keeps the SDK\'s expected warnings to itself');
     d.passed();
   } finally {
+    await d.close();
+  }
+});
+
+const mlflowLive = mlflowTargets().some((t) => t.live);
+test('with MLflow on the launcher and the catalog worker: one parent run for the launch, every trial nested under it, all FINISHED, with backend and code version', { skip: skip || (!mlflowLive && !liveRequired() && missingServer('mlflow')), timeout: TIMEOUT }, async () => {
+  const name = `it${TAG}-mlflow`;
+  const d = await deployment('mlflow');
+  const mlflow = new MlflowClient(await liveTrackingUri(), { retries: 2 });
+  try {
+    const extra = { MLFLOW_TRACKING_URI: (await liveTrackingUri()).trackingUri };
+    const w = await d.worker(extra);
+    const file = await writeStudy(d.home, grid(name));
+    // The launcher shares the worker's home, as on one machine: it keeps an outbox of its own.
+    const r = await runCli(['run', file, '--executor', 'temporal', '--concurrency', '2', '--checkpoint-every', '25'], { ...d.env(), ...extra });
+    assert.equal(r.code, 0, `${r.stdout}\n${r.stderr}\n${d.logs()}`);
+    const trials = (await query(d.catalogPath, 'SELECT trial_id, backend FROM trials ORDER BY 1')) as [string, string | null][];
+    const tag = (x: MlflowRun, k: string) => x.data.tags.find((t) => t.key === k)?.value;
+    let done: MlflowRun[] = [];
+    // The catalog worker mirrors in the background: wait for it.
+    await until('every run FINISHED in MLflow', async () => {
+      const exp = await mlflow.getExperimentByName(`gantry/${name}`);
+      if (!exp) return false;
+      done = await mlflow.searchRuns([exp.experiment_id], '', { maxResults: 100 });
+      return done.filter((x) => tag(x, 'gantry.trial_id')).length === trials.length && done.every((x) => x.info.status === 'FINISHED');
+    }, 120_000, () => d.logs());
+    const parents = done.filter((x) => tag(x, 'gantry.launch_id'));
+    assert.equal(parents.length, 1, 'one parent run');
+    assert.equal(parents[0].info.run_name, `${name}`);
+    for (const [id, backend] of trials) {
+      const run = done.find((x) => tag(x, 'gantry.trial_id') === id)!;
+      assert.equal(tag(run, 'mlflow.parentRunId'), parents[0].info.run_id, 'nested under the launch');
+      assert.equal(tag(run, 'gantry.backend'), backend ?? undefined);
+      assert.match(tag(run, 'gantry.code_version') ?? '', /^gantry@\d/);
+      assert.equal(tag(run, 'gantry.executor'), 'temporal');
+    }
+    assert.doesNotMatch(w.output() + r.stderr, /could not record|locked|refused/);
+    d.passed();
+  } finally {
+    await mlflow.close();
     await d.close();
   }
 });
