@@ -88,7 +88,7 @@ async function select(preferred?: string): Promise<BackendChoice> {
           request === 'tensorflow'
             ? `install @tensorflow/tfjs-node (or -gpu), or choose ${others}`
             : request === 'native'
-              ? `rebuild it with \`npm run build:native\` (needs a C++ compiler, make and python3), or choose ${others}`
+              ? `rebuild it with \`npm run build:native\` (needs a C++ compiler), or choose ${others}`
               : `choose one of ${others}, or unset GANTRY_BACKEND for automatic selection`,
       });
     }

@@ -850,6 +850,8 @@ export function sharedMlflowServer(): Promise<MlflowServer> {
   started ??= startMlflow().then((s) => {
     if (!s) throw new Error(missingServer('mlflow'));
     process.stdout.write(`mlflow: real server ${s.version} at ${s.url}\n`);
+    // Not stopped by any one test: it must neither keep the process alive nor outlive it.
+    s.process.unref();
     process.once('exit', () => s.process.signal('SIGKILL'));
     return s;
   });

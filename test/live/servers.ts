@@ -103,6 +103,15 @@ export class ServerProcess {
   output(): string {
     return this.out;
   }
+  /**
+   * Let the test process exit while the server runs (a server shared by a whole test file); pair
+   * it with killing the server on exit, or it outlives the tests.
+   */
+  unref(): void {
+    this.child.unref();
+    for (const s of [this.child.stdout, this.child.stderr]) (s as unknown as { unref?: () => void } | null)?.unref?.();
+  }
+
   /** Signal the whole process group (MLflow's gunicorn forks workers). */
   signal(sig: NodeJS.Signals): void {
     if (!this.alive || this.child.pid === undefined) return;
