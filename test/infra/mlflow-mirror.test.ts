@@ -199,6 +199,48 @@ for (const target of mlflowTargets()) {
       await b.m.close();
     });
 
+    test('another home relaunching a trial whose run holds part of its points: the rest arrive, none twice (large batches with stored rows get a 400 from 2.10.2)', async () => {
+      const trial = 'tH-' + prefix;
+      const names = ['a', 'b', 'c'];
+      const first = open(await mkdtemp(join(tmpdir(), 'gantry-mirror-')));
+      first.m.enqueueRun({ trialId: trial, study: 'attach' });
+      first.m.enqueueMetrics(trial, pts(names, 0, 20)); // cut off after these
+      assert.equal((await flushAll(first.m)).pending, 0);
+      await first.m.close();
+      // A fresh home on the same store: every point again, identical rows included, in one flush.
+      const second = open(await mkdtemp(join(tmpdir(), 'gantry-mirror-')));
+      second.m.enqueueRun({ trialId: trial, study: 'attach' });
+      second.m.enqueueMetrics(trial, pts(names, 0, 60));
+      const r = await flushAll(second.m);
+      assert.equal(r.error, undefined);
+      assert.equal(r.pending, 0);
+      assert.equal(second.m.stats().refused, 0, second.lines.join('\n'));
+      assert.equal(await stored((await runOf('attach', trial)).info.run_id, names), 180);
+      // And a third home whose points have other timestamps (its own store retrained): nothing appended.
+      const third = open(await mkdtemp(join(tmpdir(), 'gantry-mirror-')));
+      third.m.enqueueRun({ trialId: trial, study: 'attach' });
+      third.m.enqueueMetrics(trial, pts(names, 0, 60).map((p) => ({ ...p, time: p.time! + 5000 })));
+      assert.equal((await flushAll(third.m)).pending, 0);
+      await Promise.all([second.m.close(), third.m.close()]);
+      assert.equal(await stored((await runOf('attach', trial)).info.run_id, names), 180);
+      assert.equal(await runsTagged('attach', trial), 1);
+    });
+
+    test('a 400 on a metric batch is reconciled and split, never dropped: every point arrives once', async () => {
+      const trial = 'tI-' + prefix;
+      const { m, lines } = open(await mkdtemp(join(tmpdir(), 'gantry-mirror-')));
+      m.enqueueRun({ trialId: trial, study: 'split' });
+      m.enqueueMetrics(trial, pts(['x', 'y'], 0, 80));
+      server.failNext(2, 400, { match: isMetricBatch, contentType: 'application/json', body: JSON.stringify({ error_code: 'BAD_REQUEST', message: '(raised as a result of Query-invoked autoflush; …)' }) });
+      const r = await flushAll(m);
+      assert.equal(r.pending, 0);
+      assert.equal(m.stats().refused, 0, lines.join('\n'));
+      assert.doesNotMatch(lines.join('\n'), /refused/);
+      assert.equal(await stored((await runOf('split', trial)).info.run_id, ['x', 'y']), 160);
+      assert.ok(server.requests(isMetricBatch) >= 4, 'the refused batch went again in halves');
+      await m.close();
+    });
+
     test('a resumed trial continues the same run: from the ledger, and by tag when the ledger is gone', async () => {
       const dir = await mkdtemp(join(tmpdir(), 'gantry-mirror-'));
       const trial = 'tF-' + prefix;
