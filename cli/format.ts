@@ -13,7 +13,10 @@ export function cellText(v: unknown): string {
 
 export function renderTable(columns: string[], rows: unknown[][]): string {
   const text = rows.map((r) => r.map(cellText));
-  const widths = columns.map((c, i) => Math.min(60, Math.max(c.length, ...text.map((r) => r[i].length))));
+  // A loop, not Math.max(...spread): a spread of 100k+ rows overflows the call stack.
+  const widths = columns.map((c) => c.length);
+  for (const r of text) for (let i = 0; i < widths.length; i++) if (r[i].length > widths[i]) widths[i] = r[i].length;
+  for (let i = 0; i < widths.length; i++) widths[i] = Math.min(60, widths[i]);
   const fit = (s: string, w: number) => (s.length > w ? s.slice(0, w - 1) + '…' : s.padEnd(w));
   const line = (cells: string[]) => cells.map((c, i) => fit(c, widths[i])).join('  ').trimEnd();
   return [line(columns), widths.map((w) => '-'.repeat(w)).join('  '), ...text.map(line)].join('\n');
