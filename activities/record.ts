@@ -125,29 +125,35 @@ export async function recordTrial(store: ArtifactStore, catalog: Catalog, trialI
   return status;
 }
 
-/** What the store says of a trial beyond its points: the backend that trained it, and when its steps ran (ms). */
-export async function trialFacts(store: ArtifactStore, steps: { key: string }[]): Promise<{ backend?: string; startedAt?: number; endedAt?: number }> {
+/** What the store says of a trial beyond its points: the backend that trained it, and when its steps ran (ms since the epoch). */
+export interface TrialFacts {
+  backend?: string;
+  startedAt?: number;
+  endedAt?: number;
+}
+
+/**
+ * An ended trial as the trackers see it, from one read of its step records: its metric points
+ * (what the catalog gets) and its facts. Both executors hand trackers this.
+ */
+export async function trialReport(store: ArtifactStore, steps: { key: string }[]): Promise<{ points: MetricPoint[]; facts: TrialFacts }> {
   const records = (await Promise.all(steps.map((s) => readRecord(store, s.key)))).filter((r): r is StepRecord => !!r);
+  const rows = await metricsFromRecords(store, new Map(records.map((r) => [r.kind, r])));
   const times = (xs: (string | undefined)[]) => xs.filter((x): x is string => !!x).map(Date.parse).filter(Number.isFinite);
   const started = times(records.map((r) => r.startedAt));
   const ended = times(records.map((r) => r.finishedAt ?? r.startedAt));
   const backend = records.find((r) => r.kind === 'train')?.output?.backend;
   return {
-    ...(typeof backend === 'string' ? { backend } : {}),
-    ...(started.length ? { startedAt: Math.min(...started) } : {}),
-    ...(ended.length ? { endedAt: Math.max(...ended) } : {}),
+    points: rows.map((p) => ({ name: p.name, step: p.step, value: p.value, ...(p.time === null ? {} : { time: p.time }) })),
+    facts: {
+      ...(typeof backend === 'string' ? { backend } : {}),
+      ...(started.length ? { startedAt: Math.min(...started) } : {}),
+      ...(ended.length ? { endedAt: Math.max(...ended) } : {}),
+    },
   };
 }
 
-/**
- * A trial's metric points as the store holds them: the training curve of its train step and the
- * evaluate step's metrics at step 0. The catalog and the MLflow mirror both take them from here.
- */
-export async function trialMetrics(store: ArtifactStore, steps: { key: string }[]): Promise<TrialRows['metrics']> {
-  const records = await Promise.all(steps.map((s) => readRecord(store, s.key)));
-  return metricsFromRecords(store, new Map(records.filter((r): r is StepRecord => !!r).map((r) => [r.kind, r])));
-}
-
+/** A trial's metric points as the store holds them: its train step's curve and its evaluate step's metrics (see evaluatedAt). */
 async function metricsFromRecords(store: ArtifactStore, byKind: Map<string, StepRecord>): Promise<TrialRows['metrics']> {
   const metrics: TrialRows['metrics'] = [];
   const train = byKind.get('train');

@@ -294,8 +294,8 @@ sync
     const deadline = Date.now() + o.timeout * 1000;
     let sent = 0;
     // The trials' outbox, and the Temporal launcher's (its parent runs) where it has one.
-    for (const dir of [join(cfg.home, 'mlflow'), launcherOutbox(cfg.home)]) {
-      if (dir !== join(cfg.home, 'mlflow') && !existsSync(dir)) continue;
+    const launcher = launcherOutbox(cfg.home);
+    for (const dir of [join(cfg.home, 'mlflow'), ...(existsSync(launcher) ? [launcher] : [])]) {
       const mirror = MlflowMirror.fromEnv(dir, { log: (line) => process.stderr.write(`${line}\n`) });
       if (!mirror) throw new UserError('MLFLOW_TRACKING_URI is not set', { hint: 'export MLFLOW_TRACKING_URI=http://host:5000' });
       try {

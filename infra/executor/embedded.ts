@@ -5,7 +5,7 @@
  * command after any interruption skips what is done and resumes what was cut off.
  */
 import type { CheckpointPolicy } from '../../activities/context.js';
-import { recordStudy, recordTrial, trialFacts, trialMetrics, trialStatus, type TrialStatus } from '../../activities/record.js';
+import { recordStudy, recordTrial, trialReport, trialStatus, type TrialFacts, type TrialStatus } from '../../activities/record.js';
 import type { StepCall } from '../../experiments/plan.js';
 import { Catalog } from '../catalog.js';
 import { CancelledError, isUserError, oneLine } from '../errors.js';
@@ -45,15 +45,6 @@ export interface EmbeddedOptions {
   backend?: string;
 }
 
-/** What the store says of an ended trial beyond its points (see trialFacts). */
-export interface TrialFacts {
-  /** The tfjs backend that trained it ('js' for models without tfjs), when it was trained. */
-  backend?: string;
-  /** When its first step started and its last step ended, ms since the epoch: the same from any home. */
-  startedAt?: number;
-  endedAt?: number;
-}
-
 /** An observer of trials: an experiment tracker mirrors them (MLflow). Calls must be fast and never throw. */
 export interface TrialTracker {
   /** A launch begins (before any trial): `study` with the trials this launch runs. */
@@ -65,7 +56,7 @@ export interface TrialTracker {
   trialRunning?(trialId: string): void;
   /** Training-curve points, once a checkpoint holds them (see the train step). */
   metrics(trialId: string, points: MetricPoint[]): void;
-  /** Called when a trial ends, with every metric point the store holds for it (what the catalog gets). */
+  /** Called when a trial ends, with every metric point the store holds for it (what the catalog gets) and its facts (trialReport). */
   trialEnded(trialId: string, status: TrialStatus, points: MetricPoint[], facts?: TrialFacts): void;
 }
 
@@ -139,8 +130,8 @@ class Run {
     // The catalog mirrors the store; a trial is indexed whether it finished or not.
     this.recorder.add(trial.id, status);
     if (this.opts.tracker) {
-      const points = (await trialMetrics(this.opts.store, trial.steps)).map((p) => ({ ...p, time: p.time ?? undefined }));
-      this.opts.tracker.trialEnded(trial.id, status, points, await trialFacts(this.opts.store, trial.steps));
+      const { points, facts } = await trialReport(this.opts.store, trial.steps);
+      this.opts.tracker.trialEnded(trial.id, status, points, facts);
     }
     const outcome = { trialId: trial.id, status, error: r.ok ? null : oneLine(r.error), metrics: r.metrics };
     this.emit({ type: 'trial-end', ...outcome });

@@ -473,7 +473,7 @@ export class MlflowMirror {
    * server's history and what is still missing is sent again in halves; only a single point the
    * server keeps refusing, or a run that was deleted, is given up, and that is said.
    */
-  private async sendBatch(mem: TrialMem, runId: string, metrics: Metric[]): Promise<number> {
+  private async sendBatch(mem: TrialMem, runId: string, metrics: Metric[], runChecked = false): Promise<number> {
     const trialId = mem.ledger.trialId;
     const inflight: Record<string, number[]> = {};
     for (const m of metrics) (inflight[m.key] ??= []).push(m.step);
@@ -486,9 +486,10 @@ export class MlflowMirror {
       await this.reconcile(mem);
       const missing = metrics.filter((m) => !mem.isDone(m.key, m.step));
       const kept = metrics.length - missing.length;
-      if (missing.length > 1 && !(await this.runGone(runId))) {
+      // A deleted run refuses everything: asked once per refused batch, not at every halving.
+      if (missing.length > 1 && (runChecked || !(await this.runGone(runId)))) {
         const half = Math.ceil(missing.length / 2);
-        return kept + (await this.sendBatch(mem, runId, missing.slice(0, half))) + (await this.sendBatch(mem, runId, missing.slice(half)));
+        return kept + (await this.sendBatch(mem, runId, missing.slice(0, half), true)) + (await this.sendBatch(mem, runId, missing.slice(half), true));
       }
       for (const m of missing) mem.markDone(m.key, m.step);
       mem.ledger.refused += missing.length;

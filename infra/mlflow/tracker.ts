@@ -14,7 +14,8 @@ import { userInfo } from 'node:os';
 import { join } from 'node:path';
 import { label } from '../../experiments/grid.js';
 import { modelIsStochastic } from '../../models/params.js';
-import type { TrialTracker, TrialFacts } from '../executor/embedded.js';
+import type { TrialFacts } from '../../activities/record.js';
+import type { TrialTracker } from '../executor/embedded.js';
 import { launchId, type PlannedTrial, type PreparedStudy } from '../executor/prepare.js';
 import { gitCommit } from '../version.js';
 import { launchKey, mlflowStatusOf, type MlflowMirror, type MirrorStatus } from './mirror.js';
@@ -49,7 +50,8 @@ function launchName(study: string, profile?: string | null): string {
 /** MLflow's own tags for who ran what, from where. */
 function sourceTags(o: TrackerOptions): Record<string, string> {
   const tags: Record<string, string> = { 'mlflow.source.type': 'LOCAL', 'mlflow.source.name': 'gantry' };
-  let user = process.env.MLFLOW_TRACKING_USERNAME ? undefined : process.env.USER || process.env.LOGNAME;
+  // As MLflow's own client does: the OS user (not the tracking server's login).
+  let user = process.env.USER || process.env.LOGNAME;
   try {
     user ||= userInfo().username;
   } catch {

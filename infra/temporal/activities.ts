@@ -16,7 +16,7 @@
 import { Context } from '@temporalio/activity';
 import { ApplicationFailure, CancelledFailure } from '@temporalio/common';
 import { z } from 'zod';
-import { recordStudy, recordTrial, studyFileSchema, studyKey, trialFacts, trialFileSchema, trialKey, trialStatus } from '../../activities/record.js';
+import { recordStudy, recordTrial, studyFileSchema, studyKey, trialFileSchema, trialReport, trialKey, trialStatus } from '../../activities/record.js';
 import type { StepCall } from '../../experiments/plan.js';
 import type {
   GantryActivities, PlanSliceInput, RecordActivityInput, StepActivityInput, StepActivityResult, StepHeartbeat, StoredTrialStatus, TrialPlan,
@@ -24,7 +24,6 @@ import type {
 import { Catalog } from '../catalog.js';
 import type { TrialTracker } from '../executor/embedded.js';
 import type { PlannedTrial } from '../executor/prepare.js';
-import type { MetricPoint } from '../../models/detector.js';
 import { CancelledError, isUserError, oneLine } from '../errors.js';
 import { explainNewStep } from '../executor/explain.js';
 import { StepPool } from '../executor/step-pool.js';
@@ -234,7 +233,7 @@ export function createActivities(deps: ActivityDeps): GantryActivityWorkerSide {
           continue;
         }
         out[id] = await recordTrial(store, catalog, id);
-        if (deps.tracker) await mirrorTrial(deps.tracker, store, catalog, input.study, id, out[id]);
+        if (deps.tracker) await mirrorTrial(deps.tracker, store, input.study, id, out[id]);
       }
       return out;
     } catch (e) {
@@ -267,8 +266,8 @@ export function createActivities(deps: ActivityDeps): GantryActivityWorkerSide {
   };
 }
 
-/** Hand an indexed trial to the tracker: its run (from the trial file), then the catalog's points and its status. */
-async function mirrorTrial(tracker: NonNullable<ActivityDeps['tracker']>, store: ArtifactStore, catalog: Catalog, study: string, trialId: string, status: StoredTrialStatus): Promise<void> {
+/** Hand an indexed trial to the tracker: its run (from the trial file), then its points, facts and status (from the store, as the catalog's). */
+async function mirrorTrial(tracker: NonNullable<ActivityDeps['tracker']>, store: ArtifactStore, study: string, trialId: string, status: StoredTrialStatus): Promise<void> {
   try {
     const t = trialFileSchema.parse(await getJson(store, trialKey(trialId)));
     // The study workflow's id ends with the launch's id: the trial's run nests under that launch's parent run.
@@ -276,9 +275,8 @@ async function mirrorTrial(tracker: NonNullable<ActivityDeps['tracker']>, store:
     const launchId = workflowId && isStudyWorkflowIdOf(workflowId, study) ? workflowId.slice(studyWorkflowIdFrom(study, '').length) : undefined;
     const launch = launchId ? { id: launchId, profile: studyFileSchema.safeParse(await getJson(store, studyKey(study)).catch(() => null)).data?.profile } : undefined;
     tracker.trialStarted({ id: t.id, cellId: t.cellId, cell: t.cell, config: t.config, steps: t.steps, block: t.block } as unknown as PlannedTrial, study, launch);
-    const rows = (await catalog.query(`SELECT name, step, value, epoch_ms(time) FROM metrics WHERE trial_id = '${trialId}' ORDER BY name, step`)).rows;
-    const points: MetricPoint[] = rows.map(([name, step, value, time]) => ({ name: String(name), step: Number(step), value: Number(value), ...(time === null ? {} : { time: Number(time) }) }));
-    tracker.trialEnded(trialId, status, points, await trialFacts(store, t.steps));
+    const { points, facts } = await trialReport(store, t.steps);
+    tracker.trialEnded(trialId, status, points, facts);
   } catch {
     /* the mirror is best effort: the store and catalog stay the source of truth */
   }
