@@ -22,5 +22,7 @@ const line = `tfjs backend for tests: ${choice.name} (${addonText}${forced})`;
 console.log(line);
 
 test(line, () => {
-  assert.ok(choice.name.length > 0);
+  // Where the addon built, auto-selection must pick it (unless tfjs-node is installed, which ranks first).
+  if (addon && !forced && choice.name !== 'tensorflow') assert.equal(choice.name, 'native');
+  if (!addon) assert.notEqual(choice.name, 'native');
 });
