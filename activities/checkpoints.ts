@@ -7,7 +7,7 @@
 import { z } from 'zod';
 import { artifactRefSchema, stepPrefix } from '../infra/ledger.js';
 import { getJson, getVerified, putJson, NotFoundError, type ArtifactStore } from '../infra/store/store.js';
-import type { MetricPoint } from '../models/detector.js';
+import type { MetricPoint } from '../core/metrics.js';
 
 const pointerSchema = z.object({ iteration: z.number().int(), state: artifactRefSchema, metrics: artifactRefSchema });
 

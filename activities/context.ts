@@ -5,7 +5,7 @@
  */
 import type { z } from 'zod';
 import type { ArtifactRef, ArtifactStore } from '../infra/store/store.js';
-import type { MetricPoint } from '../models/detector.js';
+import type { MetricPoint } from '../core/metrics.js';
 
 export interface InputHandle {
   key: string;

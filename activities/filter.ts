@@ -1,6 +1,6 @@
 /** filter: select bands, reject non-finite data, normalize. */
 import { z } from 'zod';
-import { UserError } from '../infra/errors.js';
+import { UserError } from '../core/errors.js';
 import { filterSpec } from '../experiments/spec.js';
 import { decodeNd, encodeNd, ndarray } from '../datasets/tensor-file.js';
 import { selectBands, normalize, findNonFinite } from '../datasets/filters.js';

@@ -1,6 +1,6 @@
 /** load: read a dataset (synthetic or a MATLAB file) into a cube and a label map. */
 import { z } from 'zod';
-import { UserError } from '../infra/errors.js';
+import { UserError } from '../core/errors.js';
 import { syntheticHsiSpec, matHsiSpec } from '../experiments/spec.js';
 import { syntheticHsi } from '../datasets/synthetic-hsi.js';
 import { readMatFile, toRowMajorCube } from '../datasets/mat.js';

@@ -9,7 +9,7 @@ import { readRecord, type StepRecord } from '../infra/ledger.js';
 import { getJson, getVerified, putJson, type ArtifactStore } from '../infra/store/store.js';
 import { decodeNd } from '../datasets/tensor-file.js';
 import { label } from '../experiments/grid.js';
-import type { MetricPoint } from '../models/detector.js';
+import type { MetricPoint } from '../core/metrics.js';
 
 export const trialFileSchema = z.object({
   id: z.string(),

@@ -4,7 +4,7 @@ import { splitSpec, tilingSpec } from '../experiments/spec.js';
 import { decodeNd, encodeNd, ndarray } from '../datasets/tensor-file.js';
 import { tileCube, trainingIndices } from '../datasets/tiling.js';
 import { Prng } from '../datasets/prng.js';
-import { UserError } from '../infra/errors.js';
+import { UserError } from '../core/errors.js';
 import { defineStep } from './context.js';
 
 const tileParams = z.object({ tiling: tilingSpec, split: splitSpec, seed: z.number().int() }).strict();

@@ -7,8 +7,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { defineStudy } from '../experiments/spec.js';
-import { prepareStudy } from '../infra/executor/prepare.js';
-import { runEmbedded } from '../infra/executor/embedded.js';
+import { prepareStudy } from '../executors/prepare.js';
+import { runEmbedded } from '../executors/embedded.js';
 import { LocalStore } from '../infra/store/local.js';
 import { verdict } from './format.js';
 

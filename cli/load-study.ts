@@ -5,7 +5,7 @@ import { pathToFileURL } from 'node:url';
 import { existsSync } from 'node:fs';
 import { BUILTIN_STUDIES } from '../experiments/studies.js';
 import { defineStudy, type StudySpec, type StudyInput } from '../experiments/spec.js';
-import { UserError } from '../infra/errors.js';
+import { UserError } from '../core/errors.js';
 
 export async function loadStudy(ref: string): Promise<StudySpec> {
   if (BUILTIN_STUDIES[ref]) return BUILTIN_STUDIES[ref];

@@ -4,21 +4,21 @@ import { Command, CommanderError, Option, InvalidArgumentError } from 'commander
 import { join } from 'node:path';
 import { availableParallelism } from 'node:os';
 import { BACKEND_NAMES, loadConfig, openStore } from '../infra/config.js';
-import { isUserError, oneLine, CancelledError, UserError } from '../infra/errors.js';
+import { isUserError, oneLine, CancelledError, UserError } from '../core/errors.js';
 import { parseSets } from '../experiments/grid.js';
-import { prepareStudy } from '../infra/executor/prepare.js';
-import { runEmbedded } from '../infra/executor/embedded.js';
+import { prepareStudy } from '../executors/prepare.js';
+import { runEmbedded } from '../executors/embedded.js';
 import { Catalog } from '../infra/catalog.js';
-import { rebuildCatalog } from '../infra/rebuild.js';
+import { rebuildCatalog } from '../executors/rebuild.js';
 import { loadStudy } from './load-study.js';
 import { Progress } from './progress.js';
 import { render, type Format } from './format.js';
 import { studyStatus } from './status.js';
 import { MlflowMirror } from '../infra/mlflow/mirror.js';
-import { mlflowTracker } from '../infra/mlflow/tracker.js';
+import { mlflowTracker } from '../executors/mlflow-tracker.js';
 import { CODE_VERSION } from '../infra/version.js';
 import { existsSync } from 'node:fs';
-import { runWorker } from '../infra/temporal/worker.js';
+import { runWorker } from '../executors/temporal/worker.js';
 import { cancelStudies, connectionFrom, runOnTemporal, signalStudies, studyRef, withConnectionOptions, workflowStatus } from './temporal.js';
 
 

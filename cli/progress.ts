@@ -2,7 +2,7 @@
  * Progress of a run: trials done/total, the current step, rate and ETA. On a terminal it redraws
  * one status line; otherwise (CI, logs, pipes) it prints a plain line per event.
  */
-import type { ExecEvent } from '../infra/executor/embedded.js';
+import type { ExecEvent } from '../executors/embedded.js';
 import { duration } from './format.js';
 
 export class Progress {

@@ -3,7 +3,7 @@ import { readRecord } from '../infra/ledger.js';
 import { getJson, type ArtifactStore } from '../infra/store/store.js';
 import { studyFileSchema, studyKey, trialFileSchema, trialKey, trialStatus } from '../activities/record.js';
 import { label } from '../experiments/grid.js';
-import { UserError } from '../infra/errors.js';
+import { UserError } from '../core/errors.js';
 import { renderTable, duration } from './format.js';
 
 export async function studyStatus(store: ArtifactStore, study: string | undefined, steps: boolean): Promise<string> {

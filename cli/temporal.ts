@@ -5,12 +5,12 @@
  */
 import type { Command } from 'commander';
 import { Option } from 'commander';
-import type { PreparedStudy } from '../infra/executor/prepare.js';
+import type { PreparedStudy } from '../executors/prepare.js';
 import type { ArtifactStore } from '../infra/store/store.js';
-import { temporalSettings, describeSettings, type TemporalFlags, type TemporalSettings } from '../infra/temporal/connection.js';
+import { temporalSettings, describeSettings, type TemporalFlags, type TemporalSettings } from '../executors/temporal/connection.js';
 import {
   cancelStudy, formatStudyStatus, launchStudy, signalStudy, studyProgress, waitForStudy, type StudyRef,
-} from '../infra/temporal/client.js';
+} from '../executors/temporal/client.js';
 import type { StudyProgressInfo, StudyResult } from '../workflows/temporal/types.js';
 import { duration } from './format.js';
 

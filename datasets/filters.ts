@@ -1,5 +1,5 @@
 /** Pixel-wise filters on rows×cols×bands cubes (row-major, band-interleaved by pixel). */
-import { UserError } from '../infra/errors.js';
+import { UserError } from '../core/errors.js';
 
 export function findNonFinite(data: Float32Array | Float64Array, bands: number): { count: number; first: { pixel: number; band: number; value: number } } | undefined {
   let count = 0;

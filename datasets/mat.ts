@@ -8,7 +8,7 @@
  */
 import { readFile } from 'node:fs/promises';
 import { inflateSync } from 'node:zlib';
-import { UserError } from '../infra/errors.js';
+import { UserError } from '../core/errors.js';
 
 export type MatData =
   | Float64Array

@@ -5,7 +5,7 @@
  * are small blobs whose pixels mix a distinct target spectrum into the background at 0.3–0.9,
  * less at blob edges, so some are easy to detect and some are hard. Same params → same scene.
  */
-import { UserError } from '../infra/errors.js';
+import { UserError } from '../core/errors.js';
 import { Prng } from './prng.js';
 
 export interface SyntheticHsiParams {

@@ -4,7 +4,7 @@
  * irrelevant), so relaunching a grid finds the same ids and never duplicates a cell.
  */
 import { Prng } from '../datasets/prng.js';
-import { canonicalJson, type Hasher } from './canonical.js';
+import { canonicalJson, type Hasher } from '../core/canonical.js';
 import { SpecError, trialConfigSchema, type GridBlock, type SpecProblem, type StudySpec, type TrialConfig, formatPath } from './spec.js';
 import { modelIsStochastic } from '../models/params.js';
 

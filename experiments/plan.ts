@@ -4,7 +4,7 @@
  * them once. Pure: the hasher and dataset fingerprints are passed in (workflow code stays
  * deterministic; hashing and file reads happen outside it).
  */
-import { canonicalJson, type Hasher } from './canonical.js';
+import { canonicalJson, type Hasher } from '../core/canonical.js';
 import type { TrialConfig } from './spec.js';
 import { splitModelParams } from '../models/params.js';
 

@@ -4,7 +4,7 @@
  */
 import { z } from 'zod';
 import { modelSpec } from '../models/params.js';
-import { UserError } from '../infra/errors.js';
+import { UserError } from '../core/errors.js';
 
 const int = (min = 0) => z.number().int().min(min);
 

@@ -7,7 +7,7 @@
 import { mkdir, rm } from 'node:fs/promises';
 import { dirname } from 'node:path';
 import { DuckDBInstance, DuckDBTimestampValue, type DuckDBConnection, type DuckDBAppender } from '@duckdb/node-api';
-import { UserError } from './errors.js';
+import { UserError } from '../core/errors.js';
 
 export const CATALOG_SCHEMA_VERSION = 1;
 

@@ -1,7 +1,7 @@
 /** Settings from the environment, validated once. */
 import { resolve } from 'node:path';
 import { z } from 'zod';
-import { UserError } from './errors.js';
+import { UserError } from '../core/errors.js';
 import { LocalStore } from './store/local.js';
 import { S3Store } from './store/s3.js';
 import type { ArtifactStore } from './store/store.js';

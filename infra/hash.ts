@@ -1,5 +1,5 @@
 import { createHash } from 'node:crypto';
-import { canonicalJson, type Hasher } from '../experiments/canonical.js';
+import { canonicalJson, type Hasher } from '../core/canonical.js';
 
 /** sha256 of the canonical JSON of a value, hex, cut to `length` characters (ids) or whole (checksums). */
 export function hashValue(value: unknown, length = 16): string {

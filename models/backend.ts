@@ -15,7 +15,7 @@ import path from 'node:path';
 import * as tf from '@tensorflow/tfjs-core';
 import '@tensorflow/tfjs-backend-cpu';
 import { BACKEND_NAMES, type BackendName } from '../infra/config.js';
-import { UserError } from '../infra/errors.js';
+import { UserError } from '../core/errors.js';
 import { NATIVE_BACKEND, registerNativeBackend } from '../native/tfjs-backend.js';
 import { ensureGradients } from './components/tfjs-gradients.js';
 

@@ -4,6 +4,9 @@
  * The train step (activities/) turns the hooks into durable checkpoints and catalog metrics.
  */
 import type { z } from 'zod';
+import type { MetricPoint } from '../core/metrics.js';
+
+export type { MetricPoint };
 
 /** n samples of dim features each, row-major. */
 export interface Samples {
@@ -12,13 +15,6 @@ export interface Samples {
   data: Float32Array;
 }
 
-export interface MetricPoint {
-  name: string;
-  step: number;
-  value: number;
-  /** Wall-clock time in ms since the epoch; stamped by the train step, not by detectors. */
-  time?: number;
-}
 
 export interface TrainHooks {
   /** The newest checkpoint saved by an earlier attempt of this training, or undefined. */

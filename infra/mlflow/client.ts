@@ -6,7 +6,7 @@
  */
 import { Agent, request } from 'undici';
 import { z } from 'zod';
-import { UserError } from '../errors.js';
+import { UserError } from '../../core/errors.js';
 
 // ---------------------------------------------------------------------------------------------
 // Configuration

@@ -24,7 +24,7 @@ import { mkdirSync, readdirSync, readFileSync } from 'node:fs';
 import { open, readFile, rename, rm } from 'node:fs/promises';
 import { isAbsolute, join } from 'node:path';
 import { z } from 'zod';
-import { oneLine } from '../errors.js';
+import { oneLine } from '../../core/errors.js';
 import { isMlflowError, MLFLOW_LIMITS, MlflowClient, mlflowConfigFromEnv, planLogBatch, validateMetric, type Metric, type MlflowClientOptions, type RunStatus } from './client.js';
 import { MlflowOutbox, type OutboxEntry, type OutboxPoint } from './outbox.js';
 import { StepSet, type Progression } from './step-set.js';

@@ -4,7 +4,7 @@ import { createReadStream } from 'node:fs';
 import { dirname, join, relative, sep } from 'node:path';
 import { createHash, randomBytes } from 'node:crypto';
 import type { Readable } from 'node:stream';
-import { UserError } from '../errors.js';
+import { UserError } from '../../core/errors.js';
 import { sha256Hex } from '../hash.js';
 import { checkKey, NotFoundError, type ArtifactRef, type ArtifactStore } from './store.js';
 

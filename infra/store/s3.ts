@@ -11,7 +11,7 @@ import { createReadStream } from 'node:fs';
 import { Readable, Transform } from 'node:stream';
 import { z } from 'zod';
 import type { S3Client } from '@aws-sdk/client-s3';
-import { UserError } from '../errors.js';
+import { UserError } from '../../core/errors.js';
 import { sha256Hex } from '../hash.js';
 import { checkKey, NotFoundError, type ArtifactRef, type ArtifactStore } from './store.js';
 

@@ -5,7 +5,7 @@
  */
 import { createHash } from 'node:crypto';
 import { Transform, type Readable } from 'node:stream';
-import { UserError } from '../errors.js';
+import { UserError } from '../../core/errors.js';
 import { sha256Hex } from '../hash.js';
 
 export interface ArtifactRef {

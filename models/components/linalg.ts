@@ -3,7 +3,7 @@
  * covariance, symmetric eigen-decomposition (cyclic Jacobi), and the Moore–Penrose pseudo-inverse
  * of a symmetric matrix. Matrices are row-major Float64Arrays of dim×dim.
  */
-import { UserError } from '../../infra/errors.js';
+import { UserError } from '../../core/errors.js';
 
 export interface SymmetricEigen {
   /** Eigenvalues, sorted descending. */

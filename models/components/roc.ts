@@ -3,7 +3,7 @@
  * ROC / semi-log ROC with logAUC and lgFAR, and a downsampled ROC curve for plots.
  * Higher scores mean more anomalous; labels are 1 (anomaly, positive) or 0 (background).
  */
-import { UserError } from '../../infra/errors.js';
+import { UserError } from '../../core/errors.js';
 
 interface Split {
   /** Scores of the positives and of the negatives, each sorted ascending. */

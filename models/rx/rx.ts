@@ -4,7 +4,7 @@
  * the inverse is a pseudo-inverse so a rank-deficient covariance (more bands than samples,
  * duplicated bands) still gives finite scores, matching numpy.linalg.pinv.
  */
-import { UserError } from '../../infra/errors.js';
+import { UserError } from '../../core/errors.js';
 import { covariance, pinvSymmetric } from '../components/linalg.js';
 
 export interface RxModel {

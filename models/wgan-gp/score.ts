@@ -7,7 +7,7 @@
  */
 import * as tf from '@tensorflow/tfjs-core';
 import { Prng } from '../../datasets/prng.js';
-import { CancelledError, UserError } from '../../infra/errors.js';
+import { CancelledError, UserError } from '../../core/errors.js';
 import { ensureGradients } from '../backend.js';
 import type { Samples, ScoreSet, TrainHooks } from '../detector.js';
 import { criticValue, decodeModel, disposeNets, generate, type Nets } from './network.js';

@@ -11,7 +11,7 @@
 import { createHash } from 'node:crypto';
 import * as tf from '@tensorflow/tfjs-core';
 import { Prng, type PrngState } from '../../datasets/prng.js';
-import { CancelledError, UserError } from '../../infra/errors.js';
+import { CancelledError, UserError } from '../../core/errors.js';
 import { ensureGradients } from '../backend.js';
 import type { MetricPoint, Samples, TrainHooks } from '../detector.js';
 import { criticLoss, generatorLoss } from './losses.js';

@@ -7,7 +7,7 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { deflateSync } from 'node:zlib';
 import { readMat, readMatFile, toRowMajorCube, type MatData, type MatVariable } from '../../datasets/mat.js';
-import { isUserError } from '../../infra/errors.js';
+import { isUserError } from '../../core/errors.js';
 import { SANDIEGO } from '../helpers.js';
 
 /** Sum of all values of `data`, from scipy.io.loadmat (independent reader). */

@@ -1,7 +1,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { syntheticHsi, type SyntheticHsiParams } from '../../datasets/synthetic-hsi.js';
-import { isUserError } from '../../infra/errors.js';
+import { isUserError } from '../../core/errors.js';
 
 const P: SyntheticHsiParams = { rows: 40, cols: 50, bands: 30, endmembers: 4, anomalies: 8, anomalySize: 3, noise: 0.01, seed: 42 };
 

@@ -23,7 +23,7 @@ import {
 } from '../../infra/mlflow/client.js';
 import { MlflowOutbox } from '../../infra/mlflow/outbox.js';
 import { StepSet } from '../../infra/mlflow/step-set.js';
-import { UserError } from '../../infra/errors.js';
+import { UserError } from '../../core/errors.js';
 import { liveMlflowMissing, MlflowContractServer, mlflowTargets, openTarget } from './mlflow-contract-server.js';
 
 const uniq = () => `gantry-test-${Date.now()}-${Math.random().toString(36).slice(2, 8)}`;

@@ -20,7 +20,7 @@ import { S3Store, S3UnavailableError, type S3StoreOptions } from '../../infra/st
 import { LocalStore } from '../../infra/store/local.js';
 import { openStore } from '../../infra/config.js';
 import { ChecksumError, getStreamVerified, getVerified, NotFoundError } from '../../infra/store/store.js';
-import { oneLine, UserError } from '../../infra/errors.js';
+import { oneLine, UserError } from '../../core/errors.js';
 import { S3TestServer, startBlackholeServer, startErrorServer } from './s3-server.js';
 
 const MIB = 1024 * 1024;

@@ -5,7 +5,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { LocalStore } from '../../infra/store/local.js';
 import { getVerified, ChecksumError, NotFoundError } from '../../infra/store/store.js';
-import { UserError } from '../../infra/errors.js';
+import { UserError } from '../../core/errors.js';
 
 test('put/get round-trips, lists keys, and records a checksum that read verification checks', async () => {
   const root = await mkdtemp(join(tmpdir(), 'gantry-store-'));

@@ -1,7 +1,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { eideRoc, logAuc, rocAuc, rocCurve } from '../../models/components/roc.js';
-import { isUserError } from '../../infra/errors.js';
+import { isUserError } from '../../core/errors.js';
 import { Prng } from '../../datasets/prng.js';
 
 function close(a: number, b: number, tol = 1e-12, msg?: string): void {

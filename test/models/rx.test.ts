@@ -9,7 +9,7 @@ import { rocAuc } from '../../models/components/roc.js';
 import { readMatFile, toRowMajorCube } from '../../datasets/mat.js';
 import { syntheticHsi } from '../../datasets/synthetic-hsi.js';
 import { Prng } from '../../datasets/prng.js';
-import { isUserError } from '../../infra/errors.js';
+import { isUserError } from '../../core/errors.js';
 import { SANDIEGO } from '../helpers.js';
 
 

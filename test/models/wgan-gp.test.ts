@@ -3,7 +3,7 @@ import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
 import * as tf from '@tensorflow/tfjs-core';
 import { Prng } from '../../datasets/prng.js';
-import { CancelledError, UserError } from '../../infra/errors.js';
+import { CancelledError, UserError } from '../../core/errors.js';
 import { backendName, selectBackend } from '../../models/backend.js';
 import { loadAddon } from '../../native/addon.js';
 import type { MetricPoint, Samples, TrainHooks } from '../../models/detector.js';

@@ -9,7 +9,7 @@ import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { dirname, join, relative, resolve, sep } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { bundleWorkflowCode } from '@temporalio/worker';
-import { bundleWorkflows, WORKFLOWS_PATH } from '../../infra/temporal/worker.js';
+import { bundleWorkflows, WORKFLOWS_PATH } from '../../executors/temporal/worker.js';
 import { STUDY_WORKFLOW, TRIAL_WORKFLOW } from '../../workflows/temporal/types.js';
 
 const DIST = resolve(dirname(fileURLToPath(import.meta.url)), '..', '..');

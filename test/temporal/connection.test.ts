@@ -3,9 +3,9 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { connectClient, describeSettings, temporalSettings, tlsOption } from '../../infra/temporal/connection.js';
-import { activitiesFor, resolveQueues } from '../../infra/temporal/worker.js';
-import { isUserError, oneLine } from '../../infra/errors.js';
+import { connectClient, describeSettings, temporalSettings, tlsOption } from '../../executors/temporal/connection.js';
+import { activitiesFor, resolveQueues } from '../../executors/temporal/worker.js';
+import { isUserError, oneLine } from '../../core/errors.js';
 import type { GantryActivities } from '../../workflows/temporal/types.js';
 import { tempHome } from '../helpers.js';
 

@@ -5,7 +5,7 @@
  */
 import { defaultPayloadConverter } from '@temporalio/common';
 import type { temporal } from '@temporalio/proto';
-import { withClient, type TemporalTarget } from '../../infra/temporal/connection.js';
+import { withClient, type TemporalTarget } from '../../executors/temporal/connection.js';
 
 type HistoryEvent = temporal.api.history.v1.IHistoryEvent;
 

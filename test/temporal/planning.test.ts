@@ -8,8 +8,8 @@ import assert from 'node:assert/strict';
 import { Prng } from '../../datasets/prng.js';
 import type { StepCall, StepKind } from '../../experiments/plan.js';
 import { defineStudy, type StudyInput as SpecInput } from '../../experiments/spec.js';
-import { prepareStudy } from '../../infra/executor/prepare.js';
-import { studyWorkflowId } from '../../infra/temporal/client.js';
+import { prepareStudy } from '../../executors/prepare.js';
+import { studyWorkflowId } from '../../executors/temporal/client.js';
 import { isStudyWorkflowIdOf, trialWorkflowId } from '../../workflows/temporal/ids.js';
 import { activityOptions, DEFAULT_TUNING, NON_RETRYABLE_ERROR_TYPES, stepActivityOptions, taskQueues, tuningFor } from '../../workflows/temporal/options.js';
 import {

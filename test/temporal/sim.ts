@@ -22,7 +22,7 @@ import timePkg from '@temporalio/common/lib/time.js';
 import vmPkg from '@temporalio/worker/lib/workflow/vm.js';
 import workerPkg from '@temporalio/worker/lib/worker.js';
 import { CancelledFailure, defaultFailureConverter, defaultPayloadConverter, ensureApplicationFailure, type Payload } from '@temporalio/common';
-import type { ActivityRuntime } from '../../infra/temporal/activities.js';
+import type { ActivityRuntime } from '../../executors/temporal/activities.js';
 import type { StepHeartbeat } from '../../workflows/temporal/types.js';
 
 const { coresdk } = protoPkg;
@@ -42,7 +42,7 @@ const fromPayload = (p: Payload | null | undefined): unknown => (p ? defaultPayl
 const toFailure = (e: unknown): Failure => defaultFailureConverter.errorToFailure(e, defaultPayloadConverter) as Failure;
 const cancelledFailure = (): Failure => ({ message: 'cancelled', source: 'TypeScriptSDK', canceledFailureInfo: {} });
 
-/** What the activity functions see of "Temporal": the runtime of infra/temporal/activities.ts. */
+/** What the activity functions see of "Temporal": the runtime of executors/temporal/activities.ts. */
 export const activityRuntime = new AsyncLocalStorage<ActivityRuntime>();
 
 export interface ScheduledActivity {

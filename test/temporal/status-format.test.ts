@@ -3,7 +3,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { duration } from '../../cli/format.js';
 import { progressReporter, QUIET_PROGRESS_MS } from '../../cli/temporal.js';
-import { formatStudyStatus, type StudyStatus } from '../../infra/temporal/client.js';
+import { formatStudyStatus, type StudyStatus } from '../../executors/temporal/client.js';
 import type { StudyProgressInfo } from '../../workflows/temporal/types.js';
 
 const base = { study: 's', total: 10, alreadyDone: 2, done: 3, failed: 1, interrupted: 0, stepsRun: 14, stepsCached: 9, cancelled: false, runs: 1 };

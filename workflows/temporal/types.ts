@@ -219,7 +219,7 @@ export interface PlanSliceInput {
 export type StoredTrialStatus = 'done' | 'failed' | 'interrupted' | 'running' | 'pending';
 
 /**
- * The activities a gantry worker registers (infra/temporal/activities.ts implements them): one per
+ * The activities a gantry worker registers (executors/temporal/activities.ts implements them): one per
  * step kind, each running the very step function the embedded executor runs, plus the catalog
  * `record` and `planSlice` (reads a stored plan). Workflow code sees only this type.
  */

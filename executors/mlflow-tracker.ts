@@ -12,13 +12,13 @@
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { userInfo } from 'node:os';
 import { join } from 'node:path';
-import { label } from '../../experiments/grid.js';
-import { modelIsStochastic } from '../../models/params.js';
-import type { TrialFacts } from '../../activities/record.js';
-import type { TrialTracker } from '../executor/embedded.js';
-import { launchId, type PlannedTrial, type PreparedStudy } from '../executor/prepare.js';
-import { gitCommit } from '../version.js';
-import { launchKey, mlflowStatusOf, type MlflowMirror, type MirrorStatus } from './mirror.js';
+import { label } from '../experiments/grid.js';
+import { modelIsStochastic } from '../models/params.js';
+import type { TrialFacts } from '../activities/record.js';
+import type { TrialTracker } from './embedded.js';
+import { launchId, type PlannedTrial, type PreparedStudy } from './prepare.js';
+import { gitCommit } from '../infra/version.js';
+import { launchKey, mlflowStatusOf, type MlflowMirror, type MirrorStatus } from '../infra/mlflow/mirror.js';
 
 export interface TrackerOptions {
   codeVersion?: string;

@@ -14,12 +14,12 @@ import { hostname } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { bundleWorkflowCode, DefaultLogger, NativeConnection, Runtime, Worker, type Logger } from '@temporalio/worker';
-import { loadConfig, openStore, type GantryConfig } from '../config.js';
-import { UserError } from '../errors.js';
+import { loadConfig, openStore, type GantryConfig } from '../../infra/config.js';
+import { UserError } from '../../core/errors.js';
 import type { GantryActivities, TaskQueues } from '../../workflows/temporal/types.js';
-import { MlflowMirror } from '../mlflow/mirror.js';
-import { mlflowTracker } from '../mlflow/tracker.js';
-import { CODE_VERSION } from '../version.js';
+import { MlflowMirror } from '../../infra/mlflow/mirror.js';
+import { mlflowTracker } from '../mlflow-tracker.js';
+import { CODE_VERSION } from '../../infra/version.js';
 import { createActivities } from './activities.js';
 import { describeSettings, tlsOption, unreachable, type TemporalSettings } from './connection.js';
 

@@ -9,15 +9,15 @@
  * own backoff, a Temporal activity runs one attempt and leaves retrying to the retry policy.
  */
 import { hostname } from 'node:os';
-import { STEPS } from '../../activities/index.js';
-import type { CheckpointPolicy } from '../../activities/context.js';
-import type { StepCall } from '../../experiments/plan.js';
-import type { MetricPoint } from '../../models/detector.js';
-import { CancelledError, isUserError, oneLine } from '../errors.js';
-import { readRecord, writeRecord, type StepRecord } from '../ledger.js';
+import { STEPS } from '../activities/index.js';
+import type { CheckpointPolicy } from '../activities/context.js';
+import type { StepCall } from '../experiments/plan.js';
+import type { MetricPoint } from '../core/metrics.js';
+import { CancelledError, isUserError, oneLine } from '../core/errors.js';
+import { readRecord, writeRecord, type StepRecord } from '../infra/ledger.js';
 import { stepContext, type StepHost } from './step-context.js';
 import type { StepPool } from './step-pool.js';
-import type { ArtifactRef, ArtifactStore } from '../store/store.js';
+import type { ArtifactRef, ArtifactStore } from '../infra/store/store.js';
 
 /** What a step runner gets: the host minus the store and policy (it has those). */
 export type RunnerHost = Omit<StepHost, 'store' | 'policy'>;

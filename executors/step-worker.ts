@@ -4,13 +4,13 @@
  * main thread; only progress, resumes and results travel as messages.
  */
 import { parentPort } from 'node:worker_threads';
-import { STEPS } from '../../activities/index.js';
-import type { CheckpointPolicy } from '../../activities/context.js';
-import type { StepCall } from '../../experiments/plan.js';
-import { openStore } from '../config.js';
+import { STEPS } from '../activities/index.js';
+import type { CheckpointPolicy } from '../activities/context.js';
+import type { StepCall } from '../experiments/plan.js';
+import { openStore } from '../infra/config.js';
 import { stepContext } from './step-context.js';
-import { oneLine } from '../errors.js';
-import type { MetricPoint } from '../../models/detector.js';
+import { oneLine } from '../core/errors.js';
+import type { MetricPoint } from '../core/metrics.js';
 
 export type ToWorker = { type: 'run'; call: StepCall; storeUrl: string; policy: CheckpointPolicy; backend?: string } | { type: 'abort' };
 export type FromWorker =
@@ -31,7 +31,7 @@ port.on('message', async (m: ToWorker) => {
   try {
     let backend: string | undefined;
     if (m.call.kind === 'train' || m.call.kind === 'score') {
-      const { selectBackend } = await import('../../models/backend.js');
+      const { selectBackend } = await import('../models/backend.js');
       backend = (await selectBackend(m.backend)).name;
     }
     const ctx = stepContext(m.call, {

@@ -3,9 +3,9 @@
  * run, either its parameters changed (naming them, old → new) or one of its inputs did (naming
  * it), as DVC and Flyte tell their users. A step kind never run before is simply 'new'.
  */
-import { canonicalJson } from '../../experiments/canonical.js';
-import type { StepCall } from '../../experiments/plan.js';
-import type { StepRecord } from '../ledger.js';
+import { canonicalJson } from '../core/canonical.js';
+import type { StepCall } from '../experiments/plan.js';
+import type { StepRecord } from '../infra/ledger.js';
 
 export function explainNewStep(call: StepCall, earlier: StepRecord[]): string {
   const same = earlier.filter((r) => r.kind === call.kind);

@@ -12,19 +12,19 @@
 import { defaultPayloadConverter } from '@temporalio/common';
 import { WorkflowNotFoundError, type Client, type WorkflowHandle } from '@temporalio/client';
 import { z } from 'zod';
-import type { Hasher } from '../../experiments/canonical.js';
+import type { Hasher } from '../../core/canonical.js';
 import { isStudyWorkflowIdOf, studyWorkflowIdFrom } from '../../workflows/temporal/ids.js';
 import {
   CANCEL_SIGNAL, PAUSE_SIGNAL, RESUME_SIGNAL, STUDY_PROGRESS_QUERY, STUDY_WORKFLOW, TRIAL_PROGRESS_QUERY,
   type ActivityClass, type ActivityTunings, type StepHeartbeat, type TaskQueues, type StudyInput, type StudyProgressInfo, type StudyResult, type TrialPlan, type TrialProgressInfo,
 } from '../../workflows/temporal/types.js';
-import { UserError } from '../errors.js';
-import { launchId, registerStudy, type PreparedStudy } from '../executor/prepare.js';
-import { idHasher } from '../hash.js';
-import type { ArtifactStore } from '../store/store.js';
+import { UserError } from '../../core/errors.js';
+import { launchId, registerStudy, type PreparedStudy } from '../prepare.js';
+import { idHasher } from '../../infra/hash.js';
+import type { ArtifactStore } from '../../infra/store/store.js';
 import { withClient, type TemporalTarget } from './connection.js';
 import { writePlan } from './plan.js';
-import { cachedRecord } from '../executor/step-attempt.js';
+import { cachedRecord } from '../step-attempt.js';
 
 export type { TemporalTarget } from './connection.js';
 

@@ -15,7 +15,7 @@
 import { readFile } from 'node:fs/promises';
 import { z } from 'zod';
 import { Client, Connection } from '@temporalio/client';
-import { UserError } from '../errors.js';
+import { UserError } from '../../core/errors.js';
 import { taskQueues } from '../../workflows/temporal/options.js';
 import type { TaskQueues } from '../../workflows/temporal/types.js';
 

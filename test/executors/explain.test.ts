@@ -1,6 +1,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { explainNewStep, diffLeaves } from '../../infra/executor/explain.js';
+import { explainNewStep, diffLeaves } from '../../executors/explain.js';
 import type { StepRecord } from '../../infra/ledger.js';
 import type { StepCall } from '../../experiments/plan.js';
 

@@ -4,17 +4,17 @@
  * Every step's state goes to the durable ledger before and after it runs, so re-running the same
  * command after any interruption skips what is done and resumes what was cut off.
  */
-import type { CheckpointPolicy } from '../../activities/context.js';
-import { recordStudy, recordTrial, trialReport, trialStatus, type TrialFacts, type TrialStatus } from '../../activities/record.js';
-import type { StepCall } from '../../experiments/plan.js';
-import { Catalog } from '../catalog.js';
-import { CancelledError, isUserError, oneLine } from '../errors.js';
-import { listRecords, readRecord, type StepRecord } from '../ledger.js';
+import type { CheckpointPolicy } from '../activities/context.js';
+import { recordStudy, recordTrial, trialReport, trialStatus, type TrialFacts, type TrialStatus } from '../activities/record.js';
+import type { StepCall } from '../experiments/plan.js';
+import { Catalog } from '../infra/catalog.js';
+import { CancelledError, isUserError, oneLine } from '../core/errors.js';
+import { listRecords, readRecord, type StepRecord } from '../infra/ledger.js';
 import { explainNewStep } from './explain.js';
-import { studyWorkflow } from '../../workflows/study.js';
-import { trialWorkflow } from '../../workflows/trial.js';
-import type { ArtifactStore } from '../store/store.js';
-import type { MetricPoint } from '../../models/detector.js';
+import { studyWorkflow } from '../workflows/study.js';
+import { trialWorkflow } from '../workflows/trial.js';
+import type { ArtifactStore } from '../infra/store/store.js';
+import type { MetricPoint } from '../core/metrics.js';
 import { acquireLock } from './lock.js';
 import { runStepAttempt, stepRunner, type StepRunner } from './step-attempt.js';
 import { StepPool } from './step-pool.js';

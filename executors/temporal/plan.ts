@@ -5,12 +5,12 @@
  * activity, and validated with zod when read.
  */
 import { z } from 'zod';
-import { canonicalJson } from '../../experiments/canonical.js';
+import { canonicalJson } from '../../core/canonical.js';
 import { STEP_KINDS, type StepCall } from '../../experiments/plan.js';
 import type { TrialPlan } from '../../workflows/temporal/types.js';
-import { UserError } from '../errors.js';
-import { sha256Hex } from '../hash.js';
-import { getJson, NotFoundError, putJson, type ArtifactStore } from '../store/store.js';
+import { UserError } from '../../core/errors.js';
+import { sha256Hex } from '../../infra/hash.js';
+import { getJson, NotFoundError, putJson, type ArtifactStore } from '../../infra/store/store.js';
 
 const stepCallSchema = z.object({
   kind: z.enum(STEP_KINDS as [StepCall['kind'], ...StepCall['kind'][]]),

@@ -3,11 +3,11 @@ import assert from 'node:assert/strict';
 import { join } from 'node:path';
 import { rm } from 'node:fs/promises';
 import { defineStudy, type StudyInput } from '../../experiments/spec.js';
-import { prepareStudy } from '../../infra/executor/prepare.js';
-import { runEmbedded, type ExecEvent } from '../../infra/executor/embedded.js';
+import { prepareStudy } from '../../executors/prepare.js';
+import { runEmbedded, type ExecEvent } from '../../executors/embedded.js';
 import { LocalStore } from '../../infra/store/local.js';
 import { Catalog } from '../../infra/catalog.js';
-import { rebuildCatalog } from '../../infra/rebuild.js';
+import { rebuildCatalog } from '../../executors/rebuild.js';
 import { listRecords } from '../../infra/ledger.js';
 import { tempHome, toyStudy } from '../helpers.js';
 

@@ -1,8 +1,8 @@
 /** A pool of step workers (worker threads), each running one step at a time. */
 import { Worker } from 'node:worker_threads';
-import type { CheckpointPolicy } from '../../activities/context.js';
-import type { StepCall } from '../../experiments/plan.js';
-import { CancelledError, UserError } from '../errors.js';
+import type { CheckpointPolicy } from '../activities/context.js';
+import type { StepCall } from '../experiments/plan.js';
+import { CancelledError, UserError } from '../core/errors.js';
 import type { StepHost } from './step-context.js';
 import type { FromWorker, ToWorker } from './step-worker.js';
 

@@ -3,11 +3,11 @@
  * resumes and cancellation go. The executor's main thread and its step workers both use it, so a
  * step sees the same world wherever it runs.
  */
-import type { CheckpointPolicy, InputHandle, StepContext } from '../../activities/context.js';
-import type { StepCall } from '../../experiments/plan.js';
-import type { MetricPoint } from '../../models/detector.js';
-import { readRecord, stepPrefix } from '../ledger.js';
-import { getVerified, type ArtifactRef, type ArtifactStore } from '../store/store.js';
+import type { CheckpointPolicy, InputHandle, StepContext } from '../activities/context.js';
+import type { StepCall } from '../experiments/plan.js';
+import type { MetricPoint } from '../core/metrics.js';
+import { readRecord, stepPrefix } from '../infra/ledger.js';
+import { getVerified, type ArtifactRef, type ArtifactStore } from '../infra/store/store.js';
 
 export interface StepHost {
   store: ArtifactStore;

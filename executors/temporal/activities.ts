@@ -1,6 +1,6 @@
 /**
  * gantry's activities: the very step functions of the embedded executor (activities/index.ts
- * STEPS), run with the same StepContext (infra/executor/step-context.ts) and the same ledger
+ * STEPS), run with the same StepContext (executors/step-context.ts) and the same ledger
  * records, plus the catalog `record` activity and `planSlice` (reads a stored plan).
  *
  * - The context's AbortSignal is the activity's cancellation signal: cancelling a trial makes
@@ -21,17 +21,17 @@ import type { StepCall } from '../../experiments/plan.js';
 import type {
   GantryActivities, PlanSliceInput, RecordActivityInput, StepActivityInput, StepActivityResult, StepHeartbeat, StoredTrialStatus, TrialPlan,
 } from '../../workflows/temporal/types.js';
-import { Catalog } from '../catalog.js';
-import type { TrialTracker } from '../executor/embedded.js';
-import type { PlannedTrial } from '../executor/prepare.js';
-import { CancelledError, isUserError, oneLine } from '../errors.js';
-import { explainNewStep } from '../executor/explain.js';
-import { StepPool } from '../executor/step-pool.js';
-import { listRecords, readRecord, stepPrefix, type StepRecord } from '../ledger.js';
-import { getJson, type ArtifactStore } from '../store/store.js';
+import { Catalog } from '../../infra/catalog.js';
+import type { TrialTracker } from '../embedded.js';
+import type { PlannedTrial } from '../prepare.js';
+import { CancelledError, isUserError, oneLine } from '../../core/errors.js';
+import { explainNewStep } from '../explain.js';
+import { StepPool } from '../step-pool.js';
+import { listRecords, readRecord, stepPrefix, type StepRecord } from '../../infra/ledger.js';
+import { getJson, type ArtifactStore } from '../../infra/store/store.js';
 import { PlanReader, trialPlanSchema } from './plan.js';
 import { isStudyWorkflowIdOf, studyWorkflowIdFrom } from '../../workflows/temporal/ids.js';
-import { runStepAttempt, stepRunner } from '../executor/step-attempt.js';
+import { runStepAttempt, stepRunner } from '../step-attempt.js';
 
 /** The most time between two heartbeats a step hands the SDK when it reports no progress. */
 export const HEARTBEAT_TICK_MAX_MS = 5000;

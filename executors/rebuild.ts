@@ -1,8 +1,8 @@
 /** Recreate the catalog from the artifact store alone. */
 import { rename } from 'node:fs/promises';
 import { recordStudy, recordTrial } from '../activities/record.js';
-import { Catalog, removeCatalog } from './catalog.js';
-import type { ArtifactStore } from './store/store.js';
+import { Catalog, removeCatalog } from '../infra/catalog.js';
+import type { ArtifactStore } from '../infra/store/store.js';
 
 export async function rebuildCatalog(store: ArtifactStore, catalogPath: string): Promise<{ studies: number; trials: number }> {
   // Build beside the old catalog and swap at the end: a failed rebuild leaves the old one intact.

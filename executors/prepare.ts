@@ -6,14 +6,14 @@ import { createReadStream } from 'node:fs';
 import { access, constants, stat } from 'node:fs/promises';
 import { createHash } from 'node:crypto';
 import { resolve } from 'node:path';
-import { resolveStudy, type ResolveOptions, type ResolvedStudy, type ResolvedTrial } from '../../experiments/grid.js';
-import { planTrial, type StepCall } from '../../experiments/plan.js';
-import type { StudySpec } from '../../experiments/spec.js';
-import { saveStudy, saveTrial } from '../../activities/record.js';
-import { UserError } from '../errors.js';
-import type { ArtifactStore } from '../store/store.js';
-import { idHasher } from '../hash.js';
-import { canonicalJson, type Hasher } from '../../experiments/canonical.js';
+import { resolveStudy, type ResolveOptions, type ResolvedStudy, type ResolvedTrial } from '../experiments/grid.js';
+import { planTrial, type StepCall } from '../experiments/plan.js';
+import type { StudySpec } from '../experiments/spec.js';
+import { saveStudy, saveTrial } from '../activities/record.js';
+import { UserError } from '../core/errors.js';
+import type { ArtifactStore } from '../infra/store/store.js';
+import { idHasher } from '../infra/hash.js';
+import { canonicalJson, type Hasher } from '../core/canonical.js';
 
 export interface PlannedTrial extends ResolvedTrial {
   steps: StepCall[];
