@@ -421,3 +421,119 @@ export function toRowMajorCube(v: MatVariable): { rows: number; cols: number; ba
   }
   return { rows, cols, bands, data: out };
 }
+
+/** How a MAT variable's dimensions map to a cube (dims as MATLAB and scipy.io.loadmat report them). */
+export type CubeOrder = 'rows-cols-bands' | 'bands-rows-cols' | 'pixels-bands' | 'bands-pixels';
+
+export interface CubeShape {
+  rows: number;
+  cols: number;
+  /**
+   * How pixels are numbered along a pixels axis. 'column-major' (the default) is MATLAB's
+   * reshape(cube, rows*cols, bands): pixel p = r + rows*c. 'row-major' is NumPy's
+   * cube.reshape(rows*cols, bands): pixel p = r*cols + c.
+   */
+  pixelOrder?: 'column-major' | 'row-major';
+}
+
+/**
+ * Converts a real MAT array laid out as `order` to a row-major, pixel-interleaved float64 cube
+ * (data[(r*cols + c)*bands + b]). The pixels×bands orders need `shape` (the pixel count must be
+ * rows×cols); for the others a given `shape` is checked against the dims. MATLAB drops trailing
+ * singleton dimensions, so a single-band rows×cols array (or a bands×rows×1 one) is accepted.
+ */
+export function cubeFromMat(v: MatVariable, order: CubeOrder, shape?: CubeShape): { rows: number; cols: number; bands: number; data: Float64Array } {
+  if (v.imag) throw new UserError(`variable '${v.name}' is complex; a cube must be real`);
+  const dims = [...v.dims];
+  while (dims.length > 2 && dims[dims.length - 1] === 1) dims.pop();
+  const dimStr = `[${v.dims.join('×')}]`;
+  const numel = dims.reduce((a, b) => a * b, 1);
+  if (v.data.length !== numel) throw new UserError(`variable '${v.name}' has ${v.data.length} values for dims ${dimStr}`);
+  const src: ArrayLike<number> =
+    v.data instanceof BigInt64Array || v.data instanceof BigUint64Array ? Float64Array.from(v.data, Number) : v.data;
+
+  let rows: number;
+  let cols: number;
+  let bands: number;
+  // Column-major strides of the source for (r, c, b).
+  let sr: number;
+  let sc: number;
+  let sb: number;
+  switch (order) {
+    case 'rows-cols-bands':
+      if (dims.length > 3) throw new UserError(`variable '${v.name}' has dims ${dimStr}; expected rows×cols×bands`);
+      [rows, cols] = dims;
+      bands = dims[2] ?? 1;
+      [sr, sc, sb] = [1, rows, rows * cols];
+      break;
+    case 'bands-rows-cols':
+      if (dims.length > 3) throw new UserError(`variable '${v.name}' has dims ${dimStr}; expected bands×rows×cols`);
+      [bands, rows] = dims;
+      cols = dims[2] ?? 1;
+      [sb, sr, sc] = [1, bands, bands * rows];
+      break;
+    case 'pixels-bands':
+    case 'bands-pixels': {
+      if (dims.length !== 2) throw new UserError(`variable '${v.name}' has dims ${dimStr}; expected ${order === 'pixels-bands' ? 'pixels×bands' : 'bands×pixels'}`);
+      if (!shape) {
+        throw new UserError(`variable '${v.name}' is ${order}: the image's rows and cols are needed to rebuild the cube`, {
+          hint: 'give rows and cols (rows×cols must equal the pixel count)',
+        });
+      }
+      const pixels = order === 'pixels-bands' ? dims[0] : dims[1];
+      bands = order === 'pixels-bands' ? dims[1] : dims[0];
+      ({ rows, cols } = shape);
+      if (rows * cols !== pixels) {
+        throw new UserError(`variable '${v.name}' has ${pixels} pixels (dims ${dimStr}) but rows×cols = ${rows}×${cols} = ${rows * cols}`, {
+          hint: 'check rows and cols, and which axis holds the pixels',
+        });
+      }
+      const sp = order === 'pixels-bands' ? 1 : bands;
+      sb = order === 'pixels-bands' ? pixels : 1;
+      if ((shape.pixelOrder ?? 'column-major') === 'column-major') [sr, sc] = [sp, sp * rows];
+      else [sr, sc] = [sp * cols, sp];
+      break;
+    }
+    default:
+      throw new UserError(`unknown cube order '${order as string}'`, { hint: 'one of rows-cols-bands, bands-rows-cols, pixels-bands, bands-pixels' });
+  }
+  if (shape && (shape.rows !== rows || shape.cols !== cols)) {
+    throw new UserError(`variable '${v.name}' is ${rows}×${cols} (dims ${dimStr} as ${order}) but ${shape.rows}×${shape.cols} was expected`);
+  }
+  const out = new Float64Array(rows * cols * bands);
+  if (sb === 1) {
+    // Bands contiguous in the source: walk the output in order, each pixel a contiguous read.
+    let o = 0;
+    for (let r = 0; r < rows; r++) {
+      for (let c = 0; c < cols; c++) {
+        const base = r * sr + c * sc;
+        for (let b = 0; b < bands; b++) out[o++] = src[base + b];
+      }
+    }
+  } else {
+    // Band-major source: tiles of pixels so that, per band, reads run along the source's
+    // contiguous spatial axis and the strided writes stay within a cache-sized region.
+    const T = 32;
+    const rFast = sr <= sc;
+    const rowStep = cols * bands;
+    for (let r0 = 0; r0 < rows; r0 += T) {
+      const r1 = Math.min(rows, r0 + T);
+      for (let c0 = 0; c0 < cols; c0 += T) {
+        const c1 = Math.min(cols, c0 + T);
+        for (let b = 0; b < bands; b++) {
+          const sbb = b * sb;
+          if (rFast) {
+            for (let c = c0; c < c1; c++) {
+              for (let r = r0, o = (r0 * cols + c) * bands + b, i = sbb + r0 * sr + c * sc; r < r1; r++, o += rowStep, i += sr) out[o] = src[i];
+            }
+          } else {
+            for (let r = r0; r < r1; r++) {
+              for (let c = c0, o = (r * cols + c0) * bands + b, i = sbb + r * sr + c0 * sc; c < c1; c++, o += bands, i += sc) out[o] = src[i];
+            }
+          }
+        }
+      }
+    }
+  }
+  return { rows, cols, bands, data: out };
+}
