@@ -26,6 +26,8 @@ export interface StepContext {
   store: ArtifactStore;
   locator: Record<string, string>;
   input(name: string): Promise<InputHandle>;
+  /** Whether the step was planned with this input (optional inputs, e.g. a split). */
+  hasInput(name: string): boolean;
   /** Write an output artifact of this step. */
   write(name: string, data: Uint8Array | string): Promise<ArtifactRef>;
   progress(done: number, total: number): void;

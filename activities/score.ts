@@ -1,6 +1,7 @@
 /** score: anomaly scores for every sample from a trained detector (one set per score kind). */
 import { z } from 'zod';
-import { decodeNd, encodeNd, ndarray } from '../datasets/tensor-file.js';
+import { encodeNd, ndarray } from '../datasets/tensor-file.js';
+import { tiledSamples } from './samples.js';
 import { detectorFor } from '../models/registry.js';
 import { defineStep } from './context.js';
 import { trainOutput } from './train.js';
@@ -16,10 +17,9 @@ export const score = defineStep('score', { params: scoreParams, output: scoreOut
   // Training parameters come from the model's own step; scoring-only ones from this step.
   const { kind: _kind, ...trainParams } = t.params;
   const params = detector.params.parse({ ...trainParams, ...scoreOnly });
-  const tiles = await ctx.input('tiles');
-  const samples = decodeNd(await tiles.read('samples'), 'samples');
-  const [n, dim] = samples.shape;
-  const sets = await detector.score(await trained.read('model'), { n, dim, data: samples.data as Float32Array }, params, seed, {
+  const { source } = await tiledSamples(ctx);
+  const n = source.n;
+  const sets = await detector.score(await trained.read('model'), source, params, seed, {
     progress: (d, t) => ctx.progress(d, t),
     signal: ctx.signal,
   });

@@ -1,7 +1,7 @@
 /** train: fit a detector on the training samples, checkpointing so that a restart resumes. */
 import { z } from 'zod';
-import { decodeNd } from '../datasets/tensor-file.js';
-import { gather } from '../datasets/tiling.js';
+import { UserError } from '../core/errors.js';
+import { trainingSamples } from './samples.js';
 import { detectorFor } from '../models/registry.js';
 import type { MetricPoint } from '../models/detector.js';
 import { CheckpointStore } from './checkpoints.js';
@@ -30,11 +30,9 @@ export const train = defineStep('train', { params: trainParams, output: trainOut
   const detector = detectorFor(model.kind);
   const { kind: _kind, ...hyper } = model;
   const params = detector.params.parse(hyper);
-  const tiles = await ctx.input('tiles');
-  const samples = decodeNd(await tiles.read('samples'), 'samples');
-  const index = decodeNd(await tiles.read('train-index'), 'train-index').data as Int32Array;
-  const [, dim] = samples.shape;
-  const trainData = gather(samples.data as Float32Array, dim, index);
+  const { source: trainSet, index } = await trainingSamples(ctx);
+  if (index.length === 0) throw new UserError('no training samples: the split leaves no normal item to train on');
+  const dim = trainSet.dim;
 
   const ckpts = new CheckpointStore(ctx.store, ctx.key, ctx.checkpointPolicy.keep);
   const metrics = new MetricBuffer();
@@ -46,7 +44,7 @@ export const train = defineStep('train', { params: trainParams, output: trainOut
   // MLflow and the catalog end with the same points. The tail after the last checkpoint reaches
   // the trackers when the trial ends, from the store.
   let unsaved: MetricPoint[] = [];
-  const bytes = await detector.fit({ n: index.length, dim, data: trainData }, params, seed, {
+  const bytes = await detector.fit(trainSet, params, seed, {
     restore: async () => {
       const c = await ckpts.latest();
       if (!c) return undefined;

@@ -43,6 +43,7 @@ export function stepContext(call: StepCall, host: StepHost): StepContext {
         },
       };
     },
+    hasInput: (name: string) => name in call.inputs,
     write: async (name, data) => {
       const ref = await store.put(`${stepPrefix(call.key)}/out/${name}`, data);
       host.wrote(name, ref);

@@ -6,14 +6,10 @@
 import type { z } from 'zod';
 import type { MetricPoint } from '../core/metrics.js';
 
-export type { MetricPoint };
+import type { SampleSource, Samples } from '../core/samples.js';
 
-/** n samples of dim features each, row-major. */
-export interface Samples {
-  n: number;
-  dim: number;
-  data: Float32Array;
-}
+export type { MetricPoint, SampleSource, Samples };
+
 
 
 export interface TrainHooks {
@@ -46,8 +42,8 @@ export interface Detector<P> {
   stochastic: boolean;
   /** Whether it computes with tfjs (so the tfjs backend is worth recording with the trial). */
   usesTfjs: boolean;
-  /** Fit on normal samples; returns the fitted model, serialized. */
-  fit(train: Samples, params: P, seed: number, hooks: TrainHooks): Promise<Uint8Array>;
+  /** Fit on normal samples (read in batches: a set may not fit in memory); returns the fitted model, serialized. */
+  fit(train: SampleSource, params: P, seed: number, hooks: TrainHooks): Promise<Uint8Array>;
   /** Score samples with a fitted model. */
-  score(model: Uint8Array, samples: Samples, params: P, seed: number, hooks?: Pick<TrainHooks, 'progress' | 'signal'>): Promise<ScoreSet[]>;
+  score(model: Uint8Array, samples: SampleSource, params: P, seed: number, hooks?: Pick<TrainHooks, 'progress' | 'signal'>): Promise<ScoreSet[]>;
 }

@@ -4,19 +4,28 @@
  */
 import { z } from 'zod';
 import { wganGpParams } from './wgan-gp/params.js';
+import { pcaParams } from './pca/params.js';
+import { knnParams, KNN_SCORE_ONLY } from './knn/params.js';
 
 export const rxParams = z.object({ kind: z.literal('rx') }).strict();
 
-export const modelSpec = z.discriminatedUnion('kind', [rxParams, wganGpParams.extend({ kind: z.literal('wgan-gp') }).strict()]);
+export const modelSpec = z.discriminatedUnion('kind', [
+  rxParams,
+  wganGpParams.extend({ kind: z.literal('wgan-gp') }).strict(),
+  pcaParams.extend({ kind: z.literal('pca') }).strict(),
+  knnParams.extend({ kind: z.literal('knn') }).strict(),
+]);
 export type ModelSpec = z.output<typeof modelSpec>;
 
 /** Whether a model's result depends on the seed. */
-const STOCHASTIC: Record<ModelSpec['kind'], boolean> = { rx: false, 'wgan-gp': true };
+const STOCHASTIC: Record<ModelSpec['kind'], boolean> = { rx: false, 'wgan-gp': true, pca: false, knn: true };
 
 /** Parameters that only affect scoring: changing them re-scores a trained model instead of retraining it. */
 const SCORE_ONLY: Record<ModelSpec['kind'], readonly string[]> = {
   rx: [],
   'wgan-gp': ['scoreRestarts', 'scoreIterations', 'scoreLr', 'scoreMomentum', 'noiseWeight', 'scoreBatch'],
+  pca: [],
+  knn: KNN_SCORE_ONLY,
 };
 
 export function modelIsStochastic(kind: string): boolean {

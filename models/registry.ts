@@ -2,8 +2,10 @@
 import type { Detector } from './detector.js';
 import { rx } from './rx/index.js';
 import { wganGp } from './wgan-gp/index.js';
+import { pca } from './pca/index.js';
+import { knn } from './knn/index.js';
 
-const DETECTORS: Record<string, Detector<any>> = { rx, 'wgan-gp': wganGp };
+const DETECTORS: Record<string, Detector<any>> = { rx, 'wgan-gp': wganGp, pca, knn };
 
 export function detectorFor(kind: string): Detector<any> {
   const d = DETECTORS[kind];

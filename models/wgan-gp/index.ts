@@ -5,6 +5,7 @@
  */
 import { selectBackend } from '../backend.js';
 import type { Detector } from '../detector.js';
+import { materialize } from '../../core/samples.js';
 import { wganGpParams, type WganGpParams } from './params.js';
 import { scoreWganGp } from './score.js';
 import { trainWganGp } from './train.js';
@@ -21,10 +22,10 @@ export const wganGp: Detector<WganGpParams> = {
   async fit(train, params, seed, hooks) {
     // Idempotent: keeps a backend already chosen by the caller, else picks the default.
     await selectBackend();
-    return trainWganGp(train, params, seed, hooks);
+    return trainWganGp(await materialize(train), params, seed, hooks);
   },
   async score(model, samples, params, seed, hooks) {
     await selectBackend();
-    return scoreWganGp(model, samples, params, seed, hooks);
+    return scoreWganGp(model, await materialize(samples), params, seed, hooks);
   },
 };

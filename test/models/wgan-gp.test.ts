@@ -7,6 +7,7 @@ import { CancelledError, UserError } from '../../core/errors.js';
 import { backendName, selectBackend } from '../../models/backend.js';
 import { loadAddon } from '../../native/addon.js';
 import type { MetricPoint, Samples, TrainHooks } from '../../models/detector.js';
+import { memorySource } from '../../core/samples.js';
 import { wganGp, wganGpParams, type WganGpParams } from '../../models/wgan-gp/index.js';
 import { gradientPenalty } from '../../models/wgan-gp/losses.js';
 import { criticValue, criticVars, disposeNets, initNets } from '../../models/wgan-gp/network.js';
@@ -182,17 +183,17 @@ for (const backend of ['cpu', 'wasm', 'native'] as const) {
     assert.equal(backendName(), backend);
     const p = params();
     const ref = recorder();
-    const refModel = await wganGp.fit(TRAIN, p, 11, ref.hooks);
+    const refModel = await wganGp.fit(memorySource(TRAIN), p, 11, ref.hooks);
 
     // Attempt 1 dies right after persisting the iteration-8 checkpoint.
     const first = recorder({ killAt: 8 });
-    await assert.rejects(wganGp.fit(TRAIN, p, 11, first.hooks), /killed after iteration 8/);
+    await assert.rejects(wganGp.fit(memorySource(TRAIN), p, 11, first.hooks), /killed after iteration 8/);
     const saved = first.checkpoints.get(8)!;
     assert.ok(Buffer.from(saved).equals(Buffer.from(ref.checkpoints.get(8)!)), 'same state at iteration 8');
 
     // Attempt 2 starts fresh from that checkpoint.
     const second = recorder({ restore: saved });
-    const resumed = await wganGp.fit(TRAIN, p, 11, second.hooks);
+    const resumed = await wganGp.fit(memorySource(TRAIN), p, 11, second.hooks);
     assert.ok(Buffer.from(resumed).equals(Buffer.from(refModel)), 'final model bytes equal');
     assert.ok(Buffer.from(second.checkpoints.get(12)!).equals(Buffer.from(ref.checkpoints.get(12)!)), 'final checkpoint equal');
     assert.ok(second.logs.every((pt) => pt.step > 8), 'a resumed run logs only the iterations it ran');
@@ -204,9 +205,9 @@ for (const backend of ['cpu', 'wasm', 'native'] as const) {
 test('determinism: same seed, same bytes; another seed, other bytes', async () => {
   await selectBackend('cpu');
   const p = params({ iterations: 3 });
-  const a = await wganGp.fit(TRAIN, p, 5, recorder().hooks);
-  const b = await wganGp.fit(TRAIN, p, 5, recorder().hooks);
-  const c = await wganGp.fit(TRAIN, p, 6, recorder().hooks);
+  const a = await wganGp.fit(memorySource(TRAIN), p, 5, recorder().hooks);
+  const b = await wganGp.fit(memorySource(TRAIN), p, 5, recorder().hooks);
+  const c = await wganGp.fit(memorySource(TRAIN), p, 6, recorder().hooks);
   assert.ok(Buffer.from(a).equals(Buffer.from(b)));
   assert.ok(!Buffer.from(a).equals(Buffer.from(c)));
 });
@@ -215,19 +216,19 @@ test('a checkpoint from another seed is refused', async () => {
   await selectBackend('cpu');
   const p = params({ iterations: 4 });
   const r = recorder();
-  await wganGp.fit(TRAIN, p, 5, r.hooks);
-  await assert.rejects(wganGp.fit(TRAIN, p, 6, recorder({ restore: r.checkpoints.get(4) }).hooks), UserError);
+  await wganGp.fit(memorySource(TRAIN), p, 5, r.hooks);
+  await assert.rejects(wganGp.fit(memorySource(TRAIN), p, 6, recorder({ restore: r.checkpoints.get(4) }).hooks), UserError);
 });
 
 test('cancellation saves a checkpoint and throws CancelledError; resuming from it is exact', async () => {
   await selectBackend('cpu');
   const p = params({ iterations: 6 });
-  const ref = await wganGp.fit(TRAIN, p, 2, recorder().hooks);
+  const ref = await wganGp.fit(memorySource(TRAIN), p, 2, recorder().hooks);
   const ac = new AbortController();
   const cancelled = recorder({ every: 1000, signal: ac.signal, onProgress: (it) => it === 3 && ac.abort() });
-  await assert.rejects(wganGp.fit(TRAIN, p, 2, cancelled.hooks), (e: unknown) => e instanceof CancelledError);
+  await assert.rejects(wganGp.fit(memorySource(TRAIN), p, 2, cancelled.hooks), (e: unknown) => e instanceof CancelledError);
   assert.deepEqual([...cancelled.checkpoints.keys()], [3]);
-  const resumed = await wganGp.fit(TRAIN, p, 2, recorder({ restore: cancelled.checkpoints.get(3) }).hooks);
+  const resumed = await wganGp.fit(memorySource(TRAIN), p, 2, recorder({ restore: cancelled.checkpoints.get(3) }).hooks);
   assert.ok(Buffer.from(resumed).equals(Buffer.from(ref)));
 });
 
@@ -235,18 +236,18 @@ test('no tensor leaks across iterations, fit or score', async () => {
   await selectBackend('cpu');
   const before = tf.memory().numTensors;
   const r = recorder({ every: 3 });
-  const model = await wganGp.fit(TRAIN, params({ iterations: 8 }), 1, r.hooks);
+  const model = await wganGp.fit(memorySource(TRAIN), params({ iterations: 8 }), 1, r.hooks);
   // progress(0) comes after setup; every later count must equal it.
   assert.ok(r.tensors.length === 9 && r.tensors.every((n) => n === r.tensors[0]), `tensors per iteration: ${r.tensors}`);
   assert.equal(tf.memory().numTensors, before, 'fit frees everything');
-  await wganGp.score(model, { n: 20, dim: DIM, data: sheet(20, DIM, 9) }, params({ scoreIterations: 3, scoreBatch: 8 }), 1);
+  await wganGp.score(model, memorySource({ n: 20, dim: DIM, data: sheet(20, DIM, 9) }), params({ scoreIterations: 3, scoreBatch: 8 }), 1);
   assert.equal(tf.memory().numTensors, before, 'score frees everything');
 });
 
 test('scores: the generator score separates off-manifold anomalies (AUC > 0.8)', async () => {
   await selectBackend('wasm');
   const p = params({ iterations: 80, logEvery: 10 });
-  const model = await wganGp.fit(TRAIN, p, 1, recorder().hooks);
+  const model = await wganGp.fit(memorySource(TRAIN), p, 1, recorder().hooks);
   const nNormal = 200;
   const nAnom = 50;
   const data = new Float32Array((nNormal + nAnom) * DIM);
@@ -255,7 +256,7 @@ test('scores: the generator score separates off-manifold anomalies (AUC > 0.8)',
   for (let i = nNormal * DIM; i < data.length; i++) data[i] = 2 * far.uniform() - 1;
   const samples: Samples = { n: nNormal + nAnom, dim: DIM, data };
   const progress: number[] = [];
-  const sets = await wganGp.score(model, samples, { ...p, scoreBatch: 64 }, 3, { progress: (d) => progress.push(d) });
+  const sets = await wganGp.score(model, memorySource(samples), { ...p, scoreBatch: 64 }, 3, { progress: (d) => progress.push(d) });
   assert.deepEqual(sets.map((s) => s.name), ['generator', 'critic']);
   for (const s of sets) {
     assert.ok(s.scores instanceof Float64Array && s.scores.length === samples.n);
@@ -265,7 +266,7 @@ test('scores: the generator score separates off-manifold anomalies (AUC > 0.8)',
   assert.ok(a > 0.8, `generator AUC ${a}`);
   assert.deepEqual(progress, [0, 64, 128, 192, 250]);
   // Same seed, same scores: the z restarts come from the Prng.
-  const again = await wganGp.score(model, samples, { ...p, scoreBatch: 64 }, 3);
+  const again = await wganGp.score(model, memorySource(samples), { ...p, scoreBatch: 64 }, 3);
   assert.deepEqual(again[0].scores, sets[0].scores);
 });
 
@@ -276,12 +277,12 @@ test('smoke timing (cpu vs wasm vs native): training and scoring throughput', as
   for (const backend of ['cpu', 'wasm', ...(loadAddon().addon ? (['native'] as const) : [])] as const) {
     await selectBackend(backend);
     const p = params({ iterations: 10, batchSize: 64 });
-    await wganGp.fit(train, params({ iterations: 2 }), 1, recorder().hooks); // warm-up
+    await wganGp.fit(memorySource(train), params({ iterations: 2 }), 1, recorder().hooks); // warm-up
     let t0 = performance.now();
-    const model = await wganGp.fit(train, p, 1, recorder().hooks);
+    const model = await wganGp.fit(memorySource(train), p, 1, recorder().hooks);
     const trainS = (performance.now() - t0) / 1000;
     t0 = performance.now();
-    await wganGp.score(model, toScore, p, 1);
+    await wganGp.score(model, memorySource(toScore), p, 1);
     const scoreS = (performance.now() - t0) / 1000;
     const seen = p.iterations * p.criticIters * p.batchSize;
     t.diagnostic(
