@@ -96,10 +96,19 @@ class Pool {
     }
     cv_.notify_all();
     work(*job);
-    unsigned spins = 0;
-    while (job->done.load(std::memory_order_acquire) < ntasks) {
-      if (++spins < (1u << 20)) cpu_relax();
-      else std::this_thread::yield();
+    // Wait for the tasks other threads claimed: spin briefly (they usually finish within
+    // microseconds), then sleep in short naps. Spinning longer starves a descheduled worker that
+    // holds a task when there are more busy threads than cores (two trials' GEMMs on two cores
+    // ran ten times slower, most of it in sched_yield).
+    auto until = std::chrono::steady_clock::now() + std::chrono::microseconds(200);
+    bool napping = false;
+    for (unsigned i = 0; job->done.load(std::memory_order_acquire) < ntasks; i++) {
+      if (napping) {
+        std::this_thread::sleep_for(std::chrono::microseconds(20));
+      } else {
+        cpu_relax();
+        if ((i & 255) == 255 && std::chrono::steady_clock::now() > until) napping = true;
+      }
     }
   }
 
