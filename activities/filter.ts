@@ -3,10 +3,10 @@ import { z } from 'zod';
 import { UserError } from '../core/errors.js';
 import { filterSpec } from '../experiments/spec.js';
 import { decodeNd, encodeNd, ndarray } from '../datasets/tensor-file.js';
-import { selectBands, normalize, findNonFinite } from '../datasets/filters.js';
+import { selectBands, takeBands, normalize, findNonFinite, noisyBands, sqrtTransform, standardizeBands } from '../datasets/filters.js';
 import { defineStep } from './context.js';
 
-export const filterOutput = z.object({ rows: z.number().int(), cols: z.number().int(), bands: z.number().int(), normalize: z.string() });
+export const filterOutput = z.object({ rows: z.number().int(), cols: z.number().int(), bands: z.number().int(), normalize: z.string(), noisyBands: z.array(z.number().int()).optional() });
 
 export const filter = defineStep('filter', { params: filterSpec, output: filterOutput }, async (ctx, params) => {
   const data = await ctx.input('data');
@@ -18,9 +18,19 @@ export const filter = defineStep('filter', { params: filterSpec, output: filterO
       hint: 'clean the data or drop those bands',
     });
   }
-  const sel = selectBands(cube.data as Float32Array, bands, params.bands);
-  const norm = normalize(sel.data, params.normalize);
-  await ctx.write('cube', encodeNd(ndarray(norm.data, [rows, cols, sel.bands], { bands: sel.indices, ...norm.stats })));
+  let sel = selectBands(cube.data as Float32Array, bands, params.bands);
+  let noisy: number[] = [];
+  if (params.minBandSnr !== undefined) {
+    const flagged = noisyBands(sel.data, rows, cols, sel.bands, params.minBandSnr).flagged;
+    if (flagged.length === sel.bands) throw new UserError(`every one of the ${sel.bands} bands has a signal-to-noise estimate below ${params.minBandSnr}`, { hint: 'lower filter.minBandSnr' });
+    noisy = flagged.map((b) => sel.indices[b]);
+    const drop = new Set(flagged);
+    sel = takeBands(cube.data as Float32Array, bands, sel.indices.filter((_, b) => !drop.has(b)));
+  }
+  let values = sel.data;
+  if (params.transform === 'sqrt') values = sqrtTransform(values).data;
+  const norm = params.normalize === 'band-zscore' ? { data: standardizeBands(values, sel.bands).data, stats: {} } : normalize(values, params.normalize);
+  await ctx.write('cube', encodeNd(ndarray(norm.data, [rows, cols, sel.bands], { bands: sel.indices, ...norm.stats, ...(noisy.length ? { noisyBands: noisy } : {}) })));
   await ctx.write('labels', await data.read('labels'));
-  return { rows, cols, bands: sel.bands, normalize: params.normalize };
+  return { rows, cols, bands: sel.bands, normalize: params.normalize, ...(params.minBandSnr !== undefined ? { noisyBands: noisy } : {}) };
 });

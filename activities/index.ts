@@ -10,5 +10,9 @@ import { tile } from './tile.js';
 import { train } from './train.js';
 import { score } from './score.js';
 import { evaluate } from './evaluate.js';
+import { scan } from './scan.js';
+import { screen } from './screen.js';
+import { extract } from './extract.js';
+import { split } from './split.js';
 
-export const STEPS: Record<StepKind, StepFn> = { load, filter, tile, train, score, evaluate };
+export const STEPS: Record<StepKind, StepFn> = { load, filter, tile, scan, screen, extract, split, train, score, evaluate };

@@ -1,43 +1,71 @@
-/** load: read a dataset (synthetic or a MATLAB file) into a cube and a label map. */
+/**
+ * load: read a hyperspectral dataset — synthetic, a MATLAB file (in any of the usual dimension
+ * orders), an ENVI raster or a multiband TIFF — into a rows×cols×bands cube and a label map:
+ * 0 background, 1 anomalous, 2 ambiguous (inside Eide's outer mask but not the inner one).
+ */
 import { z } from 'zod';
 import { UserError } from '../core/errors.js';
-import { syntheticHsiSpec, matHsiSpec } from '../experiments/spec.js';
+import { syntheticHsiSpec, matHsiSpec, enviHsiSpec, tiffHsiSpec } from '../experiments/spec.js';
 import { syntheticHsi } from '../datasets/synthetic-hsi.js';
-import { readMatFile, toRowMajorCube } from '../datasets/mat.js';
+import { readMatFile, toRowMajorCube, cubeFromMat, type MatVariable } from '../datasets/mat.js';
+import { readEnvi } from '../datasets/envi.js';
+import { readTiffCube } from '../datasets/tiff-cube.js';
+import { labelMap, matCube, readMap, type Cube } from '../datasets/cube-file.js';
+import { LABEL } from '../datasets/sample-set.js';
 import { encodeNd, ndarray } from '../datasets/tensor-file.js';
 import { defineStep } from './context.js';
 
-const loadParams = z.discriminatedUnion('kind', [syntheticHsiSpec, matHsiSpec.omit({ path: true }).extend({ sha256: z.string() })]);
+const labelParams = z.object({ variable: z.string(), sha256: z.string(), outerSha256: z.string().optional() });
+const loadParams = z.discriminatedUnion('kind', [
+  syntheticHsiSpec,
+  matHsiSpec.omit({ path: true }).extend({ sha256: z.string() }),
+  enviHsiSpec.omit({ path: true, labels: true }).extend({ sha256: z.string(), labels: labelParams }),
+  tiffHsiSpec.omit({ path: true, labels: true }).extend({ sha256: z.string(), labels: labelParams }),
+]);
 
-export const loadOutput = z.object({ rows: z.number().int(), cols: z.number().int(), bands: z.number().int(), anomalies: z.number().int() });
+export const loadOutput = z.object({ rows: z.number().int(), cols: z.number().int(), bands: z.number().int(), anomalies: z.number().int(), ambiguous: z.number().int().optional() });
 
 export const load = defineStep('load', { params: loadParams, output: loadOutput }, async (ctx, params) => {
-  let rows: number, cols: number, bands: number, cube: Float32Array, mask: Uint8Array;
+  let cube: Cube;
+  let mask: Uint8Array;
+  const path = ctx.locator.path;
   if (params.kind === 'synthetic-hsi') {
     const s = syntheticHsi(params);
-    ({ rows, cols, bands } = s);
-    cube = s.data;
+    cube = { rows: s.rows, cols: s.cols, bands: s.bands, data: s.data };
     mask = s.mask;
-  } else {
-    const path = ctx.locator.path;
+  } else if (params.kind === 'mat') {
     const vars = await readMatFile(path);
-    const v = vars.get(params.variable);
     const names = [...vars.keys()].join(', ') || 'none';
-    if (!v) throw new UserError(`${path}: no variable '${params.variable}' (found: ${names})`, { hint: 'set dataset.variable' });
-    const m = vars.get(params.labels);
-    if (!m) throw new UserError(`${path}: no label variable '${params.labels}' (found: ${names})`, { hint: 'set dataset.labels' });
-    const c = toRowMajorCube(v);
-    const l = toRowMajorCube(m);
-    if (l.rows !== c.rows || l.cols !== c.cols || l.bands !== 1) {
-      throw new UserError(`${path}: labels '${params.labels}' are ${l.rows}×${l.cols}×${l.bands}, expected ${c.rows}×${c.cols} to match '${params.variable}'`);
-    }
-    ({ rows, cols, bands } = c);
-    cube = Float32Array.from(c.data);
-    mask = Uint8Array.from(l.data, (x) => (x !== 0 ? 1 : 0));
+    const get = (name: string, field: string) => {
+      const v = vars.get(name);
+      if (!v) throw new UserError(`${path}: no ${field === 'variable' ? 'variable' : 'label variable'} '${name}' (found: ${names})`, { hint: `set dataset.${field}` });
+      return v;
+    };
+    cube = matCube(get(params.variable, 'variable'), params);
+    // A label map is rows×cols, or (beside a pixels×bands cube) a vector of pixels in the cube's pixel order.
+    const asMap = (v: MatVariable): Cube => {
+      const m = toRowMajorCube(v);
+      if (m.rows === cube.rows && m.cols === cube.cols) return m;
+      const vector = v.dims.filter((d) => d !== 1).length <= 1;
+      return vector && params.shape ? cubeFromMat(v, 'pixels-bands', params.shape) : m;
+    };
+    mask = labelMap(cube, asMap(get(params.labels, 'labels')), params.outer ? asMap(get(params.outer, 'outer')) : undefined, { inner: `'${params.labels}'`, outer: params.outer && `'${params.outer}'` });
+  } else {
+    cube = params.kind === 'envi' ? await readEnvi(path) : await readTiffCube(path);
+    const inner = await readMap(ctx.locator.labels, params.labels.variable);
+    const outer = ctx.locator.outer ? await readMap(ctx.locator.outer, params.labels.variable) : undefined;
+    mask = labelMap(cube, inner, outer, { inner: ctx.locator.labels, outer: ctx.locator.outer });
   }
-  await ctx.write('cube', encodeNd(ndarray(cube, [rows, cols, bands])));
+  const { rows, cols, bands } = cube;
+  if (rows * cols === 0 || bands === 0) throw new UserError(`${path ?? 'dataset'}: the cube is ${rows}×${cols}×${bands}: empty`);
+  await ctx.write('cube', encodeNd(ndarray(Float32Array.from(cube.data), [rows, cols, bands])));
   await ctx.write('labels', encodeNd(ndarray(mask, [rows, cols])));
   let anomalies = 0;
-  for (const x of mask) anomalies += x;
-  return { rows, cols, bands, anomalies };
+  let ambiguous = 0;
+  for (const x of mask) {
+    if (x === LABEL.anomalous) anomalies++;
+    else if (x === LABEL.ambiguous) ambiguous++;
+  }
+  if (anomalies === 0) throw new UserError(`${path ?? 'dataset'}: no pixel is labelled anomalous, so no detection metric can be computed`, { hint: 'check the label map' });
+  return { rows, cols, bands, anomalies, ...(ambiguous ? { ambiguous } : {}) };
 });

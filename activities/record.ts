@@ -8,6 +8,7 @@ import type { Catalog, StudyRow, TrialRows } from '../infra/catalog.js';
 import { readRecord, type StepRecord } from '../infra/ledger.js';
 import { getJson, getVerified, putJson, type ArtifactStore } from '../infra/store/store.js';
 import { decodeNd } from '../datasets/tensor-file.js';
+import { parseItemList } from '../datasets/item-list.js';
 import { label } from '../experiments/grid.js';
 import type { MetricPoint } from '../core/metrics.js';
 
@@ -76,12 +77,14 @@ export async function recordTrial(store: ArtifactStore, catalog: Catalog, trialI
 
   const scores: TrialRows['scores'] = [];
   const scored = byKind.get('score');
-  const tile = byKind.get('tile');
+  const tile = byKind.get('tile') ?? byKind.get('extract');
+  const lineage = await itemLineage(store, byKind);
   if (scored?.status === 'done' && tile?.status === 'done') {
     const labels = decodeNd(await getVerified(store, tile.artifacts['labels']), 'labels').data as Uint8Array;
+    const splits = lineage.splits;
     for (const set of (scored.output?.sets ?? []) as string[]) {
       const values = decodeNd(await getVerified(store, scored.artifacts[`scores-${set}`]), 'scores').data as Float64Array;
-      scores.push({ set, values, labels });
+      scores.push({ set, values, labels, ...(splits ? { splits } : {}) });
     }
   }
 
@@ -121,8 +124,34 @@ export async function recordTrial(store: ArtifactStore, catalog: Catalog, trialI
       }];
     }),
     scores,
+    removed: lineage.removed,
+    sources: lineage.sources,
   });
   return status;
+}
+
+const SPLIT_NAMES = ['train', 'val', 'test', null] as const;
+
+/** An item trial's lineage: what screening removed and why, each sample's source item, and each sample's split. */
+async function itemLineage(store: ArtifactStore, byKind: Map<string, StepRecord>): Promise<{ removed: NonNullable<TrialRows['removed']>; sources: NonNullable<TrialRows['sources']>; splits?: (string | null)[] }> {
+  const screen = byKind.get('screen');
+  const extract = byKind.get('extract');
+  const split = byKind.get('split');
+  if (screen?.status !== 'done') return { removed: [], sources: [] };
+  const list = parseItemList(await getVerified(store, screen.artifacts['items.json']), 'screened items');
+  const removed = list.removed.map((r) => ({ step: screen.key, rel: r.rel, removedBy: r.step, filter: r.filter, reason: r.reason }));
+  if (extract?.status !== 'done') return { removed, sources: [] };
+  const read = (name: string) => getVerified(store, extract.artifacts[name]);
+  const item = decodeNd(await read('groups'), 'groups').data as Int32Array;
+  const labels = decodeNd(await read('labels'), 'labels').data as Uint8Array;
+  const coords = extract.artifacts['coords'] ? (decodeNd(await read('coords'), 'coords').data as Int32Array) : undefined;
+  const sources = [{ step: extract.key, item, labels, ...(coords ? { coords } : {}), itemRel: list.items.map((i) => i.rel), itemSha: list.items.map((i) => i.sha256), itemCls: list.items.map((i) => i.cls) }];
+  let splits: (string | null)[] | undefined;
+  if (split?.status === 'done') {
+    const codes = decodeNd(await getVerified(store, split.artifacts['assignment']), 'split assignment').data as Uint8Array;
+    splits = Array.from(item, (g) => SPLIT_NAMES[codes[g]] ?? null);
+  }
+  return { removed, sources, ...(splits ? { splits } : {}) };
 }
 
 /** What the store says of a trial beyond its points: the backend that trained it, and when its steps ran (ms since the epoch). */

@@ -3,12 +3,18 @@ import { benchExecutorOverhead } from './executor-overhead.js';
 import { benchMetricsIngest } from './metrics-ingest.js';
 import { benchMlflowThroughput } from './mlflow-throughput.js';
 import { benchTrainStep } from './train-step.js';
+import { benchPatches } from './patches.js';
+import { benchLoaders } from './loaders.js';
+import { benchBaselines } from './baselines.js';
 
 const BENCHES: [string, () => Promise<void>][] = [
   ['executor overhead', benchExecutorOverhead],
   ['metrics ingest + queries', benchMetricsIngest],
   ['mlflow throughput', benchMlflowThroughput],
   ['training step vs pytorch (issue 5)', async () => void (await benchTrainStep())],
+  ['MTD decode + 32x32 patches vs numpy/PIL', async () => void (await benchPatches())],
+  ['.mat and ENVI load MB/s vs numpy/scipy', benchLoaders],
+  ['PCA over 300,000 streamed patches (peak RSS), kNN throughput', benchBaselines],
 ];
 
 let crashed = 0;

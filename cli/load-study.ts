@@ -1,11 +1,28 @@
 /** Find a study by name (built-in) or load it from a file (.json, or .js/.mjs exporting it). */
 import { readFile } from 'node:fs/promises';
-import { resolve, extname } from 'node:path';
-import { pathToFileURL } from 'node:url';
-import { existsSync } from 'node:fs';
+import { dirname, extname, join, resolve } from 'node:path';
+import { fileURLToPath, pathToFileURL } from 'node:url';
+import { existsSync, readFileSync } from 'node:fs';
 import { BUILTIN_STUDIES } from '../experiments/studies.js';
 import { defineStudy, type StudySpec, type StudyInput } from '../experiments/spec.js';
 import { UserError } from '../core/errors.js';
+
+/** The project's root (the folder of gantry's package.json): where built-in studies' relative paths start. */
+export const PROJECT_ROOT = (() => {
+  let dir = dirname(fileURLToPath(import.meta.url));
+  for (;;) {
+    const pkg = join(dir, 'package.json');
+    if (existsSync(pkg) && /"name":\s*"gantry"/.test(readFileSync(pkg, 'utf8'))) return dir;
+    const up = dirname(dir);
+    if (up === dir) return process.cwd();
+    dir = up;
+  }
+})();
+
+/** Where a study's relative dataset paths start: its file's folder, or the project for a built-in study. */
+export function studyBaseDir(ref: string): string {
+  return BUILTIN_STUDIES[ref] ? PROJECT_ROOT : dirname(resolve(ref));
+}
 
 export async function loadStudy(ref: string): Promise<StudySpec> {
   if (BUILTIN_STUDIES[ref]) return BUILTIN_STUDIES[ref];

@@ -1,7 +1,7 @@
 #!/usr/bin/env node
 /** The `gantry` command. */
 import { Command, CommanderError, Option, InvalidArgumentError } from 'commander';
-import { join } from 'node:path';
+import { isAbsolute, join, resolve } from 'node:path';
 import { availableParallelism } from 'node:os';
 import { BACKEND_NAMES, loadConfig, openStore } from '../infra/config.js';
 import { isUserError, oneLine, CancelledError, UserError } from '../core/errors.js';
@@ -10,8 +10,11 @@ import { prepareStudy } from '../executors/prepare.js';
 import { runEmbedded } from '../executors/embedded.js';
 import { Catalog } from '../infra/catalog.js';
 import { rebuildCatalog } from '../executors/rebuild.js';
-import { loadStudy } from './load-study.js';
-import { Progress } from './progress.js';
+import { loadStudy, studyBaseDir } from './load-study.js';
+import { formatInspect, formatTiles, inspectDataset, tilesReport } from './datasets.js';
+import { LoadBar, Progress } from './progress.js';
+import { rxBaseline } from './baseline.js';
+import type { CubeOrder } from '../datasets/mat.js';
 import { render, type Format } from './format.js';
 import { studyStatus } from './status.js';
 import { MlflowMirror } from '../infra/mlflow/mirror.js';
@@ -72,7 +75,7 @@ withConnectionOptions(run).action(async (ref: string, o) => {
   const cfg = loadConfig();
   if (!['embedded', 'temporal'].includes(o.executor)) throw new UserError(`unknown executor '${o.executor}' (from GANTRY_EXECUTOR)`, { hint: 'use embedded or temporal' });
   const spec = await loadStudy(ref);
-  const study = await prepareStudy(spec, { profile: o.profile, set: parseSets(o.set ?? []) });
+  const study = await prepareStudy(spec, { profile: o.profile, set: pathsFromHere(parseSets(o.set ?? [])) }, studyBaseDir(ref));
   const store = openStore(cfg.storeUrl);
   const abort = new AbortController();
   let interrupts = 0;
@@ -150,6 +153,13 @@ withConnectionOptions(run).action(async (ref: string, o) => {
   }
 });
 
+/** A dataset path given with --set is relative to where the command runs, not to the study file. */
+function pathsFromHere(sets: Record<string, unknown>): Record<string, unknown> {
+  const out = { ...sets };
+  for (const k of ['dataset.path', 'dataset.metadata.path']) if (typeof out[k] === 'string' && !isAbsolute(out[k] as string)) out[k] = resolve(out[k] as string);
+  return out;
+}
+
 /** The MLflow outbox of `gantry run --executor temporal` (launch parent runs), apart from a worker's. */
 function launcherOutbox(home: string): string {
   return join(home, 'mlflow', 'launcher');
@@ -164,10 +174,13 @@ async function printResults(catalogPath: string, trialIds: string[], done: numbe
       const r = await cat.query(`
         SELECT model, cell, count(*) AS seeds,
                round(avg(auc), 4) AS auc_mean, round(stddev_samp(auc), 4) AS auc_std,
-               round(avg(logauc), 4) AS logauc_mean, round(stddev_samp(logauc), 4) AS logauc_std
+               round(avg(logauc), 4) AS logauc_mean, round(stddev_samp(logauc), 4) AS logauc_std,
+               round(avg(image_auc), 4) AS image_auc_mean, round(stddev_samp(image_auc), 4) AS image_auc_std
         FROM trial_summary WHERE trial_id IN (${ids}) AND status = 'done'
         GROUP BY model, cell ORDER BY model, cell`);
-      process.stdout.write(`\n${render('table', r.columns, r.rows)}\n`);
+      // Image-level columns only where some trial has them (item datasets).
+      const keep = r.columns.map((c, i) => !c.startsWith('image_') || r.rows.some((row) => row[i] !== null));
+      process.stdout.write(`\n${render('table', r.columns.filter((_, i) => keep[i]), r.rows.map((row) => row.filter((_, i) => keep[i])))}\n`);
     } finally {
       cat.close();
     }
@@ -311,6 +324,55 @@ sync
       }
     }
     process.stdout.write(`mlflow: ${sent} items sent, nothing pending\n`);
+  });
+
+const datasets = program.command('datasets').description('look at a dataset, and at what a study made of it');
+datasets
+  .command('inspect')
+  .description('format, shapes, classes with image and mask counts, mask coverage, problems; --preview writes a contact sheet')
+  .argument('<path>', 'a folder of images (MTD, MVTec-AD, COIL-100 or normal/ + anomalous/ layout), a .mat, an ENVI .hdr or a TIFF')
+  .addOption(new Option('--layout <name>', 'the folder layout (detected when omitted)').choices(['mtd', 'mvtec', 'coil100', 'folders']))
+  .option('--preview <file.png>', 'write a PNG contact sheet: a row of thumbnails per class, masks beside anomalous images')
+  .option('--json', 'print the report as JSON')
+  .action(async (path: string, o: { layout?: 'mtd' | 'mvtec' | 'coil100' | 'folders'; preview?: string; json?: boolean }) => {
+    const bar = new LoadBar(process.stderr, 'reading images');
+    const r = await inspectDataset(path, { ...(o.layout ? { layout: o.layout } : {}), ...(o.preview ? { preview: o.preview } : {}), progress: bar.update }).finally(bar.done);
+    process.stdout.write((o.json ? JSON.stringify(r, null, 2) : formatInspect(r)) + '\n');
+  });
+datasets
+  .command('tiles')
+  .description("what a study's tiling produced: samples per label and split, items removed before it, and where some samples come from")
+  .argument('<study>', 'study name')
+  .option('--trial <id>', 'a trial of the study (default: its first)')
+  .option('--json', 'print the report as JSON')
+  .action(async (study: string, o: { trial?: string; json?: boolean }) => {
+    const r = await tilesReport(openStore(loadConfig().storeUrl), study, o.trial);
+    process.stdout.write((o.json ? JSON.stringify(r, null, 2) : formatTiles(r)) + '\n');
+  });
+
+program
+  .command('baseline')
+  .description('classical baselines on a dataset, without a study')
+  .command('rx')
+  .description('global RX (fitted on all pixels, and on the background pixels) and local dual-window RX: AUC and logAUC')
+  .argument('<cube>', 'a .mat, an ENVI .hdr or a multiband TIFF')
+  .option('--variable <name>', "the cube's variable in a .mat", 'data')
+  .option('--labels <variable|file>', "the ground truth: a variable of the same .mat (default 'map'), or a file (.mat, mask image, ENVI, TIFF)")
+  .option('--outer <variable|file>', "an outer mask: pixels inside it but outside the labels are ambiguous and not counted (Eide)")
+  .addOption(new Option('--order <order>', "how a .mat cube's dimensions are stored").choices(['rows-cols-bands', 'bands-rows-cols', 'pixels-bands', 'bands-pixels']))
+  .option('--inner <n>', 'local RX guard window side (odd)', positiveInt, 5)
+  .option('--window <n>', 'local RX background window side (odd)', positiveInt, 11)
+  .option('--ridge <r>', "local RX covariance ridge, relative to the window's mean eigenvalue", positiveNumber, 0.1)
+  .option('--json', 'print the report as JSON')
+  .action(async (cube: string, o: { variable: string; labels?: string; outer?: string; order?: CubeOrder; inner: number; window: number; ridge: number; json?: boolean }) => {
+    const bar = new LoadBar(process.stderr, 'local RX');
+    const r = await rxBaseline(cube, { ...o, progress: bar.update }).finally(bar.done);
+    if (o.json) {
+      process.stdout.write(JSON.stringify(r, null, 2) + '\n');
+      return;
+    }
+    process.stdout.write(`${r.cube}: ${r.rows}×${r.cols}×${r.bands}, ${r.anomalous} anomalous pixels${r.ambiguous ? `, ${r.ambiguous} ambiguous (not counted)` : ''}\n`);
+    process.stdout.write(render('table', ['detector', 'fitted on', 'auc', 'logauc', 'seconds'], r.results.map((x) => [x.detector, x.fit, x.auc.toFixed(4), x.logauc.toFixed(4), x.seconds.toFixed(1)])) + '\n');
   });
 
 program

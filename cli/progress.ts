@@ -86,3 +86,24 @@ export class Progress {
     if (this.tty) this.out.write('\r\x1b[K');
   }
 }
+
+/** A one-line bar for work outside a run (reading a dataset): redrawn on a terminal, silent elsewhere. */
+export class LoadBar {
+  private last = 0;
+  private drawn = false;
+  private readonly tty: boolean;
+  constructor(private readonly out: NodeJS.WriteStream, private readonly what: string) {
+    this.tty = !!out.isTTY && process.env.CI !== 'true';
+  }
+  update = (done: number, total: number): void => {
+    if (!this.tty || (Date.now() - this.last < 100 && done < total)) return;
+    this.last = Date.now();
+    const width = 30;
+    const filled = total > 0 ? Math.round((done / total) * width) : 0;
+    this.out.write(`\r${this.what} [${'#'.repeat(filled)}${'.'.repeat(width - filled)}] ${done}/${total}`);
+    this.drawn = true;
+  };
+  done = (): void => {
+    if (this.drawn) this.out.write('\r\x1b[K');
+  };
+}

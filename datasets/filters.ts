@@ -20,7 +20,12 @@ export function selectBands(data: Float32Array, bands: number, sel: { start: num
   }
   const indices: number[] = [];
   for (let b = sel.start; b < end; b += sel.step) indices.push(b);
-  if (indices.length === bands) return { data, bands, indices };
+  return takeBands(data, bands, indices);
+}
+
+/** The given bands of a pixel-interleaved cube, in that order. */
+export function takeBands(data: Float32Array, bands: number, indices: number[]): { data: Float32Array; bands: number; indices: number[] } {
+  if (indices.length === bands && indices.every((b, i) => b === i)) return { data, bands, indices };
   const n = data.length / bands;
   const out = new Float32Array(n * indices.length);
   for (let p = 0; p < n; p++) for (let j = 0; j < indices.length; j++) out[p * indices.length + j] = data[p * bands + indices[j]];

@@ -8,7 +8,7 @@ import type { CheckpointPolicy } from '../activities/context.js';
 import { recordStudy, recordTrial, trialReport, trialStatus, type TrialFacts, type TrialStatus } from '../activities/record.js';
 import type { StepCall } from '../experiments/plan.js';
 import { Catalog } from '../infra/catalog.js';
-import { CancelledError, isUserError, oneLine } from '../core/errors.js';
+import { CancelledError, UserError, isUserError, oneLine } from '../core/errors.js';
 import { listRecords, readRecord, type StepRecord } from '../infra/ledger.js';
 import { explainNewStep } from './explain.js';
 import { studyWorkflow } from '../workflows/study.js';
@@ -19,6 +19,9 @@ import { acquireLock } from './lock.js';
 import { runStepAttempt, stepRunner, type StepRunner } from './step-attempt.js';
 import { StepPool } from './step-pool.js';
 import { registerStudy, type PlannedTrial, type PreparedStudy } from './prepare.js';
+
+/** Steps that fit or use a model: the data steps are those before the first of them. */
+const MODEL_KINDS = new Set<string>(['train', 'score', 'evaluate']);
 
 export type ExecEvent =
   | { type: 'start'; study: string; trials: number; steps: number }
@@ -112,6 +115,10 @@ class Run {
     this.opts.tracker?.launchStarted?.(this.study);
     let outcomes: TrialOutcome[];
     try {
+      await this.prepareData().catch((e) => {
+        this.opts.tracker?.launchEnded?.('failed');
+        throw e;
+      });
       outcomes = await studyWorkflow(this.study.trials, this.opts.concurrency ?? 1, (t) => this.runTrial(t), () => !!this.opts.signal?.aborted);
     } finally {
       await this.pool.close();
@@ -138,6 +145,30 @@ class Run {
     return outcome;
   }
 
+  /**
+   * The data steps of every trial (everything before training), each distinct step once, before
+   * any trial trains: bad data (a missing variable, NaN, nothing left after filtering, a split
+   * with no normal training item) then fails the launch once, as bad input, before any training.
+   */
+  private async prepareData(): Promise<void> {
+    const seen = new Set<string>();
+    for (const trial of this.study.trials) {
+      for (const call of trial.steps) {
+        if (MODEL_KINDS.has(call.kind)) break;
+        if (seen.has(call.key)) continue;
+        seen.add(call.key);
+        if (this.opts.signal?.aborted) return;
+        try {
+          await this.ensureStep(call, trial.id, { quiet: true });
+        } catch (e) {
+          if (!isUserError(e)) continue; // the trials report it, after their retries
+          for (const t of this.study.trials) if (t.steps.some((s) => s.key === call.key)) this.recorder.add(t.id, 'failed');
+          throw new UserError(`dataset: ${call.kind} step failed: ${oneLine(e)}`, { cause: e });
+        }
+      }
+    }
+  }
+
   /** One catalog writer at a time, even inside this process: two DuckDB instances on one file corrupt it. */
   private catalogQueue: Promise<unknown> = Promise.resolve();
   private withCatalog<T>(fn: (c: Catalog) => Promise<T>): Promise<T> {
@@ -154,16 +185,17 @@ class Run {
   }
 
   /** Run a step unless its done record is in the ledger; concurrent callers share one execution. */
-  private ensureStep(call: StepCall, trialId: string): Promise<StepRecord> {
+  private ensureStep(call: StepCall, trialId: string, opts: { quiet?: boolean } = {}): Promise<StepRecord> {
     let p = this.inflight.get(call.key);
     if (!p) {
-      p = this.executeStep(call, trialId);
+      p = this.executeStep(call, trialId, opts.quiet ?? false);
       this.inflight.set(call.key, p);
     }
     return p;
   }
 
-  private async executeStep(call: StepCall, trialId: string): Promise<StepRecord> {
+  /** `quiet`: a data step run before its trial started, which trackers do not hear of. */
+  private async executeStep(call: StepCall, trialId: string, quiet: boolean): Promise<StepRecord> {
     const { store } = this.opts;
     const signal = this.opts.signal ?? new AbortController().signal;
     const maxAttempts = 1 + (this.opts.retries ?? 2);
@@ -175,7 +207,7 @@ class Run {
           explain: (c) => this.explain(c),
           final: () => tries >= maxAttempts,
           started: (reason) => {
-            this.opts.tracker?.trialRunning?.(trialId);
+            if (!quiet) this.opts.tracker?.trialRunning?.(trialId);
             this.emit({ type: 'step-start', ...step, reason });
           },
           progress: (done, total) => this.emit({ type: 'step-progress', ...step, done, total }),

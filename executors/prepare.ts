@@ -3,14 +3,15 @@
  * them and plan each trial's steps. An invalid spec or a missing file fails here, before any work.
  */
 import { createReadStream } from 'node:fs';
-import { access, constants, stat } from 'node:fs/promises';
+import { access, constants, readdir, stat } from 'node:fs/promises';
 import { createHash } from 'node:crypto';
-import { resolve } from 'node:path';
+import { join, resolve } from 'node:path';
 import { resolveStudy, type ResolveOptions, type ResolvedStudy, type ResolvedTrial } from '../experiments/grid.js';
 import { planTrial, type StepCall } from '../experiments/plan.js';
 import type { StudySpec } from '../experiments/spec.js';
 import { saveStudy, saveTrial } from '../activities/record.js';
 import { UserError } from '../core/errors.js';
+import { locateEnvi } from '../datasets/envi.js';
 import type { ArtifactStore } from '../infra/store/store.js';
 import { idHasher } from '../infra/hash.js';
 import { canonicalJson, type Hasher } from '../core/canonical.js';
@@ -26,15 +27,47 @@ export interface PreparedStudy extends Omit<ResolvedStudy, 'trials'> {
   uniqueSteps: number;
 }
 
-export async function prepareStudy(spec: StudySpec, opts: ResolveOptions): Promise<PreparedStudy> {
+/**
+ * `baseDir`: where relative dataset paths in the spec start (the study file's folder; the project
+ * for built-in studies). Paths stay as written in the trial config (its id must not depend on
+ * where the project lives); steps find the data through absolute locators.
+ */
+export async function prepareStudy(spec: StudySpec, opts: ResolveOptions, baseDir = process.cwd()): Promise<PreparedStudy> {
   const resolved = resolveStudy(spec, opts, idHasher);
-  const paths = new Set<string>();
-  for (const t of resolved.trials) if (t.config.dataset.kind === 'mat') paths.add(t.config.dataset.path);
+  // What each dataset path names: a file, a folder of images, or an ENVI header/data pair.
+  const paths = new Map<string, 'file' | 'folder' | 'envi'>();
+  for (const t of resolved.trials) {
+    const d = t.config.dataset;
+    if (d.kind === 'mat' || d.kind === 'tiff') paths.set(d.path, 'file');
+    if (d.kind === 'envi') paths.set(d.path, 'envi');
+    if (d.kind === 'images') {
+      paths.set(d.path, 'folder');
+      if (d.metadata) paths.set(d.metadata.path, 'file');
+    }
+    if (d.kind === 'envi' || d.kind === 'tiff') {
+      paths.set(d.labels.path, 'file');
+      if (d.labels.outer) paths.set(d.labels.outer, 'file');
+    }
+  }
   const fingerprints: Record<string, string> = {};
-  for (const p of paths) fingerprints[p] = await fingerprintFile(p);
+  for (const [p, what] of paths) {
+    const full = resolve(baseDir, p);
+    if (what === 'folder') fingerprints[p] = await fingerprintFolder(full, p);
+    else if (what === 'file') fingerprints[p] = await fingerprintFile(full, p);
+    else {
+      await fingerprintFile(full, p); // names the path when it is missing
+      const { hdr, data } = await locateEnvi(full);
+      fingerprints[p] = createHash('sha256').update(`${await fingerprintFile(hdr)}\0${await fingerprintFile(data)}`).digest('hex');
+    }
+  }
   const trials = resolved.trials.map((t) => ({ ...t, steps: planTrial(t.config, { hash: idHasher, fingerprints }) }));
-  // The locator must let a step find the file from any working directory.
-  for (const t of trials) for (const s of t.steps) if (s.locator?.path) s.locator = { ...s.locator, path: resolve(s.locator.path) };
+  // The locator must let a step find the data from any working directory.
+  for (const t of trials) {
+    for (const s of t.steps) {
+      if (!s.locator) continue;
+      s.locator = Object.fromEntries(Object.entries(s.locator).map(([k, v]) => [k, resolve(baseDir, v)]));
+    }
+  }
   const unique = new Set(trials.flatMap((t) => t.steps.map((s) => s.key)));
   return { ...resolved, description: spec.description, trials, uniqueSteps: unique.size };
 }
@@ -50,21 +83,51 @@ export async function registerStudy(store: ArtifactStore, study: PreparedStudy, 
   });
 }
 
-/** sha256 of a dataset file's content; a missing or unreadable file is the user's to fix. */
-export async function fingerprintFile(path: string): Promise<string> {
+/** sha256 of a dataset file's content; a missing or unreadable file is the user's to fix. `shown`: the path as the user wrote it. */
+export async function fingerprintFile(path: string, shown = path): Promise<string> {
   const full = resolve(path);
+  const where = shown === full ? shown : `${shown} (${full})`;
   try {
     const st = await stat(full);
-    if (!st.isFile()) throw new UserError(`dataset ${path} is not a file`);
+    if (!st.isFile()) throw new UserError(`dataset ${where} is not a file`);
     await access(full, constants.R_OK);
   } catch (e) {
     if (e instanceof UserError) throw e;
     const code = (e as NodeJS.ErrnoException).code;
-    throw new UserError(`dataset file ${path} ${code === 'ENOENT' ? 'does not exist' : `cannot be read (${code})`}`, { hint: 'check dataset.path' });
+    throw new UserError(`dataset file ${where} ${code === 'ENOENT' ? 'does not exist' : `cannot be read (${code})`}`, { hint: 'check dataset.path; relative paths start at the study file' });
   }
   const h = createHash('sha256');
   for await (const chunk of createReadStream(full)) h.update(chunk as Buffer);
   return h.digest('hex');
+}
+
+/**
+ * A folder's fingerprint: the hash of every file's path (relative, sorted) and content hash, so
+ * the same data has the same key on every machine, and any change to any file changes it.
+ * Hidden files and folders are skipped. Reads every byte: a 10 GB dataset costs its read time
+ * on each launch.
+ */
+export async function fingerprintFolder(path: string, shown = path): Promise<string> {
+  const full = resolve(path);
+  const where = shown === full ? shown : `${shown} (${full})`;
+  try {
+    if (!(await stat(full)).isDirectory()) throw new UserError(`dataset ${where} is not a folder`, { hint: 'image datasets are folders in a known layout' });
+  } catch (e) {
+    if (e instanceof UserError) throw e;
+    throw new UserError(`dataset folder ${where} ${(e as NodeJS.ErrnoException).code === 'ENOENT' ? 'does not exist' : 'cannot be read'}`, { hint: 'check dataset.path; relative paths start at the study file' });
+  }
+  const entries: string[] = [];
+  const walk = async (dir: string, rel: string): Promise<void> => {
+    for (const e of (await readdir(dir, { withFileTypes: true })).sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0))) {
+      if (e.name.startsWith('.')) continue;
+      const r = rel ? `${rel}/${e.name}` : e.name;
+      if (e.isDirectory()) await walk(join(dir, e.name), r);
+      else if (e.isFile()) entries.push(`${r}\0${await fingerprintFile(join(dir, e.name), r)}`);
+    }
+  };
+  await walk(full, '');
+  if (!entries.length) throw new UserError(`dataset folder ${where} is empty`);
+  return createHash('sha256').update(entries.join('\n')).digest('hex');
 }
 
 /**

@@ -5,7 +5,7 @@
  */
 import { Prng } from '../datasets/prng.js';
 import { canonicalJson, type Hasher } from '../core/canonical.js';
-import { SpecError, trialConfigSchema, type GridBlock, type SpecProblem, type StudySpec, type TrialConfig, formatPath } from './spec.js';
+import { SpecError, isItemConfig, trialConfigSchema, type GridBlock, type SpecProblem, type StudySpec, type TrialConfig, formatPath } from './spec.js';
 import { modelIsStochastic } from '../models/params.js';
 
 export interface ResolvedTrial {
@@ -76,8 +76,9 @@ export function resolveStudy(spec: StudySpec, opts: ResolveOptions, hash: Hasher
         for (const i of probe.error.issues) problems.push({ path: formatPath(i.path), message: i.message + (grid.length > 1 || where ? ` in grid[${bi}]${where}` : '') });
         continue;
       }
-      // The seed of a deterministic model (RX) changes nothing: one trial, not one per seed.
-      const trialSeeds = modelIsStochastic(probe.data.model.kind) ? seeds : [0];
+      // The seed of a deterministic model (RX) on a cube changes nothing: one trial, not one per
+      // seed. Item datasets draw their split from the seed, so every model gets every seed there.
+      const trialSeeds = modelIsStochastic(probe.data.model.kind) || isItemConfig(probe.data) ? seeds : [0];
       for (const seed of trialSeeds) {
         const config = trialConfigSchema.parse({ ...cfg, seed });
         const id = hash(canonicalJson({ study: spec.name, config }));

@@ -5,12 +5,14 @@
  * deterministic; hashing and file reads happen outside it).
  */
 import { canonicalJson, type Hasher } from '../core/canonical.js';
-import type { TrialConfig } from './spec.js';
+import { isItemConfig, type CubeTrialConfig, type ItemTrialConfig, type TrialConfig } from './spec.js';
 import { splitModelParams } from '../models/params.js';
 
 /** Bump a step's version when its semantics change: every key built on it changes, like a cache version. */
 // evaluate 2: secondary score sets' metrics are named `<set>/<metric>` (was `<set>.<metric>`).
-export const STEP_VERSIONS = { load: 1, filter: 1, tile: 1, train: 1, score: 1, evaluate: 2 } as const;
+// Cubes: load → filter → tile → train → score → evaluate. Items (images): scan → screen → extract
+// → split → train → score → evaluate. Each kind is one module in activities/, registered there.
+export const STEP_VERSIONS = { load: 1, filter: 1, tile: 1, scan: 1, screen: 1, extract: 1, split: 1, train: 1, score: 1, evaluate: 2 } as const;
 export type StepKind = keyof typeof STEP_VERSIONS;
 export const STEP_KINDS = Object.keys(STEP_VERSIONS) as StepKind[];
 
@@ -43,17 +45,58 @@ export function planTrial(cfg: TrialConfig, ctx: PlanContext): StepCall[] {
     steps.push({ kind, version: STEP_VERSIONS[kind], key, params, inputs, ...(locator ? { locator } : {}) });
     return key;
   };
-  let loadParams: Record<string, unknown>;
-  let locator: Record<string, string> | undefined;
-  if (cfg.dataset.kind === 'mat') {
-    const { path, ...rest } = cfg.dataset;
-    const fingerprint = ctx.fingerprints[path];
-    if (!fingerprint) throw new Error(`no fingerprint for dataset file ${path}`);
-    loadParams = { ...rest, sha256: fingerprint };
-    locator = { path };
-  } else {
-    loadParams = { ...cfg.dataset };
+  if (isItemConfig(cfg)) planItems(cfg, ctx, add);
+  else planCube(cfg, ctx, add);
+  return steps;
+}
+
+type Add = (kind: StepKind, params: Record<string, unknown>, inputs: Record<string, string>, locator?: Record<string, string>) => string;
+
+/** Fields of a dataset spec that name files: [path in the spec, key of its fingerprint beside it, locator name]. */
+const PATH_FIELDS: readonly [readonly string[], string, string][] = [
+  [['path'], 'sha256', 'path'],
+  [['metadata', 'path'], 'sha256', 'metadata'],
+  [['labels', 'path'], 'sha256', 'labels'],
+  [['labels', 'outer'], 'outerSha256', 'outer'],
+];
+
+/**
+ * A dataset's load params: its spec with every file path replaced by the content's fingerprint
+ * (the key must not depend on where the data lives), and a locator to find the files.
+ */
+function located(dataset: Record<string, unknown>, ctx: PlanContext): { params: Record<string, unknown>; locator?: Record<string, string> } {
+  const params = structuredClone(dataset);
+  const locator: Record<string, string> = {};
+  for (const [path, hashKey, name] of PATH_FIELDS) {
+    const parent = path.slice(0, -1).reduce<Record<string, unknown> | undefined>((o, k) => o?.[k] as Record<string, unknown> | undefined, params);
+    const leaf = path[path.length - 1];
+    const value = parent?.[leaf];
+    if (!parent || typeof value !== 'string') continue;
+    const fingerprint = ctx.fingerprints[value];
+    if (!fingerprint) throw new Error(`no fingerprint for dataset file ${value}`);
+    delete parent[leaf];
+    parent[hashKey] = fingerprint;
+    locator[name] = value;
   }
+  return Object.keys(locator).length ? { params, locator } : { params };
+}
+
+function planItems(cfg: ItemTrialConfig, ctx: PlanContext, add: Add): void {
+  const { params, locator } = located(cfg.dataset as unknown as Record<string, unknown>, ctx);
+  const scan = add('scan', params, {}, locator);
+  // Screening and extraction decode the files again: they need to know where the data lives, not what the key says.
+  const screen = add('screen', { ...cfg.filter, channels: cfg.dataset.kind === 'images' ? (cfg.dataset.channels ?? 'keep') : 'keep' }, { items: scan }, locator);
+  const extract = add('extract', { tiling: cfg.tiling }, { items: screen }, locator);
+  // The split is per item and per seed: a second seed shares scan, screen and extract.
+  const split = add('split', { split: cfg.split, seed: cfg.seed }, { items: screen });
+  const { train: trainParams, score: scoreParams } = splitModelParams(cfg.model);
+  const train = add('train', { model: trainParams, seed: cfg.seed }, { tiles: extract, split });
+  const score = add('score', { model: scoreParams, seed: cfg.seed }, { model: train, tiles: extract });
+  add('evaluate', { metrics: cfg.evaluation.metrics }, { scores: score, tiles: extract, split });
+}
+
+function planCube(cfg: CubeTrialConfig, ctx: PlanContext, add: Add): void {
+  const { params: loadParams, locator } = located(cfg.dataset as unknown as Record<string, unknown>, ctx);
   const load = add('load', loadParams, {}, locator);
   const filter = add('filter', { ...cfg.filter }, { data: load });
   // The seed matters to tiling only when it subsamples the training set.
@@ -63,5 +106,4 @@ export function planTrial(cfg: TrialConfig, ctx: PlanContext): StepCall[] {
   const train = add('train', { model: trainParams, seed: cfg.seed }, { tiles: tile });
   const score = add('score', { model: scoreParams, seed: cfg.seed }, { model: train, tiles: tile });
   add('evaluate', { metrics: cfg.evaluation.metrics }, { scores: score, tiles: tile });
-  return steps;
 }

@@ -5,6 +5,8 @@
 import { z } from 'zod';
 import { modelSpec } from '../models/params.js';
 import { UserError } from '../core/errors.js';
+import { classProtocolSpec } from '../datasets/classes.js';
+import { predicateSpec } from '../datasets/predicates.js';
 
 const int = (min = 0) => z.number().int().min(min);
 
@@ -29,10 +31,68 @@ export const matHsiSpec = z
     path: z.string().min(1),
     variable: z.string().default('data'),
     labels: z.string().default('map'),
+    /** How the cube's dimensions are stored (default: rows × cols × bands as MATLAB has it). Many cubes are saved bands-first or as pixels × bands. */
+    order: z.enum(['rows-cols-bands', 'bands-rows-cols', 'pixels-bands', 'bands-pixels']).optional(),
+    /** The image size, for the pixels × bands orders. */
+    shape: z.object({ rows: int(1), cols: int(1) }).strict().optional(),
+    /** Eide's outer mask (a variable in the same file): pixels inside it but outside `labels` are ambiguous — never trained on, never scored in metrics. */
+    outer: z.string().optional(),
   })
   .strict();
 
-export const datasetSpec = z.discriminatedUnion('kind', [syntheticHsiSpec, matHsiSpec]);
+/** A label map in a file of its own: a .mat variable, a mask image (nonzero = anomalous), or a one-band ENVI/TIFF raster. */
+const labelFileSpec = z
+  .object({
+    path: z.string().min(1),
+    /** For a .mat: the variable. */
+    variable: z.string().default('map'),
+    /** An outer mask file (same kinds): inside it but outside the labels = ambiguous. */
+    outer: z.string().min(1).optional(),
+  })
+  .strict();
+
+/** An ENVI raster (.hdr + data; BSQ, BIL or BIP; every ENVI data type, both byte orders) with a label map. */
+export const enviHsiSpec = z.object({ kind: z.literal('envi'), path: z.string().min(1), labels: labelFileSpec }).strict();
+/** A multiband TIFF (bands as samples per pixel or as pages) with a label map. */
+export const tiffHsiSpec = z.object({ kind: z.literal('tiff'), path: z.string().min(1), labels: labelFileSpec }).strict();
+
+/** Datasets that are one hyperspectral cube with a label map: loaded, band-filtered, tiled into pixels or windows. */
+export const cubeDatasetSpec = z.discriminatedUnion('kind', [syntheticHsiSpec, matHsiSpec, enviHsiSpec, tiffHsiSpec]);
+export const CUBE_DATASET_KINDS = ['synthetic-hsi', 'mat', 'envi', 'tiff'] as const;
+
+/** Image folders in a known layout (Magnetic Tile Defects, MVTec-AD, COIL-100, normal/ + anomalous/). */
+export const imageFolderSpec = z
+  .object({
+    kind: z.literal('images'),
+    /** The dataset's root folder; relative paths resolve against the study file (built-in studies: the project). */
+    path: z.string().min(1),
+    layout: z.enum(['auto', 'mtd', 'mvtec', 'coil100', 'folders']).optional(),
+    /** MVTec-AD: one category (bottle, …) when the root holds several. */
+    category: z.string().min(1).optional(),
+    /** Colour handling when decoding: keep the file's, or convert. */
+    channels: z.enum(['keep', 'gray', 'rgb']).optional(),
+    /** A CSV of per-image metadata, joined by file name (for metadata filters). */
+    metadata: z.object({ path: z.string().min(1), column: z.string().min(1).optional() }).strict().optional(),
+  })
+  .strict();
+
+/** Seeded gray or colour textures with implanted defects and pixel masks (tests, quickstart). */
+export const syntheticTexturesSpec = z
+  .object({
+    kind: z.literal('synthetic-textures'),
+    normals: int(1).default(64),
+    anomalies: int(0).default(32),
+    size: int(8).default(64),
+    channels: z.union([z.literal(1), z.literal(3)]).default(1),
+    seed: int().default(0),
+  })
+  .strict();
+
+/** Datasets of items (images) with optional pixel masks: scanned, screened, cut into samples, split by item. */
+export const itemDatasetSpec = z.discriminatedUnion('kind', [imageFolderSpec, syntheticTexturesSpec]);
+export const ITEM_DATASET_KINDS = ['images', 'synthetic-textures'] as const;
+
+export const datasetSpec = z.discriminatedUnion('kind', [syntheticHsiSpec, matHsiSpec, enviHsiSpec, tiffHsiSpec, imageFolderSpec, syntheticTexturesSpec]);
 
 /** Band range [start, end) with a step; `end` defaults to all bands. */
 const bandSelection = z
@@ -42,8 +102,12 @@ const bandSelection = z
 export const filterSpec = z
   .object({
     bands: bandSelection.prefault({}),
-    /** Scaling applied to all values: 'minmax' maps the cube to [-1, 1] (the GAN's tanh range). */
-    normalize: z.enum(['none', 'minmax', 'zscore']).default('minmax'),
+    /** Scaling applied to all values: 'minmax' maps the cube to [-1, 1] (the GAN's tanh range); 'band-zscore' standardises each band on its own. */
+    normalize: z.enum(['none', 'minmax', 'zscore', 'band-zscore']).default('minmax'),
+    /** Drop noisy bands (e.g. water absorption) after band selection: signal-to-noise estimate below this value. */
+    minBandSnr: z.number().positive().optional(),
+    /** A value transform before scaling: 'sqrt' (Eide's variance-stabilising option; negatives clip to 0). */
+    transform: z.enum(['sqrt']).optional(),
   })
   .strict();
 
@@ -66,10 +130,58 @@ export const evaluationSpec = z
   .object({ metrics: z.array(z.enum(['auc', 'logauc'])).min(1).default(['auc', 'logauc']) })
   .strict();
 
-/** The resolved configuration of one trial: what its id hashes. */
-export const trialConfigSchema = z
+/** Which items a study keeps, each filter recording what it removed and why. Fields absent = filter off. */
+export const itemFilterSpec = z
   .object({
-    dataset: datasetSpec,
+    /** Which classes are normal and which anomalous (default: as the layout labels them). */
+    classes: classProtocolSpec.optional(),
+    /** Drop images whose shorter side is below this many pixels. */
+    minSize: int(1).optional(),
+    /** Drop blurry images: variance of the Laplacian below this value (on 0..255 luminance). */
+    minSharpness: z.number().min(0).optional(),
+    /** Drop near-duplicates: perceptual hashes within this Hamming distance of an earlier image's. */
+    duplicates: int(0).max(64).optional(),
+    /** Keep only items whose metadata passes this predicate (needs dataset.metadata). */
+    metadata: predicateSpec.optional(),
+    /** A bad item (undecodable, mask of another size, no metadata row): skip it and report it (default), or fail the study. */
+    onBadItem: z.enum(['skip', 'fail']).optional(),
+  })
+  .strict();
+
+export const itemTilingSpec = z.discriminatedUnion('kind', [
+  /** size×size patches every `stride` pixels; anomalous when more than `threshold` of their pixels are (Özgümüş: 32, 16). */
+  z
+    .object({
+      kind: z.literal('patches'),
+      size: int(2).default(32),
+      stride: int(1).default(16),
+      threshold: z.number().min(0).max(1).default(0),
+      /** Patches with some anomalous pixels but not more than the threshold: labelled normal, or dropped. */
+      ambiguous: z.enum(['normal', 'drop']).default('drop'),
+    })
+    .strict(),
+  /** The whole image resized to size×size (Murase: 256), optionally centre-cropped to `crop`. */
+  z.object({ kind: z.literal('resize'), size: int(2).default(256), crop: int(2).optional() }).strict(),
+]);
+
+export const itemSplitSpec = z
+  .object({
+    /** How items are split into train / validation / test, re-drawn per seed. */
+    protocol: z.enum(['murase-mtd', 'mvtec', 'coil100', 'fractions', 'list']).default('murase-mtd'),
+    /** For 'fractions': train/val/test fractions of the normal and of the anomalous items. */
+    normal: z.tuple([z.number().min(0), z.number().min(0), z.number().min(0)]).optional(),
+    anomalous: z.tuple([z.number().min(0), z.number().min(0), z.number().min(0)]).optional(),
+    /** For 'list': item paths (relative to the dataset root) in each split; unlisted items go to test. */
+    train: z.array(z.string()).optional(),
+    val: z.array(z.string()).optional(),
+    test: z.array(z.string()).optional(),
+  })
+  .strict();
+
+/** The resolved configuration of one trial: what its id hashes. */
+export const cubeTrialConfigSchema = z
+  .object({
+    dataset: cubeDatasetSpec,
     filter: filterSpec.prefault({}),
     tiling: tilingSpec.prefault({ kind: 'pixel' }),
     split: splitSpec.prefault({}),
@@ -78,7 +190,49 @@ export const trialConfigSchema = z
     seed: int(),
   })
   .strict();
-export type TrialConfig = z.output<typeof trialConfigSchema>;
+export type CubeTrialConfig = z.output<typeof cubeTrialConfigSchema>;
+
+export const itemTrialConfigSchema = z
+  .object({
+    dataset: itemDatasetSpec,
+    filter: itemFilterSpec.prefault({}),
+    tiling: itemTilingSpec.prefault({ kind: 'patches' }),
+    split: itemSplitSpec.prefault({}),
+    model: modelSpec,
+    evaluation: evaluationSpec.prefault({}),
+    seed: int(),
+  })
+  .strict();
+export type ItemTrialConfig = z.output<typeof itemTrialConfigSchema>;
+
+export type TrialConfig = CubeTrialConfig | ItemTrialConfig;
+
+export function isItemConfig(c: TrialConfig): c is ItemTrialConfig {
+  return (ITEM_DATASET_KINDS as readonly string[]).includes(c.dataset.kind);
+}
+
+/**
+ * A trial's config, validated by the schema of its dataset's family (cubes or items): the two
+ * families have different filter, tiling and split sections.
+ */
+export const trialConfigSchema = {
+  schemaFor(raw: unknown): z.ZodType<TrialConfig> {
+    const kind = (raw as { dataset?: { kind?: unknown } } | null)?.dataset?.kind;
+    return (typeof kind === 'string' && (ITEM_DATASET_KINDS as readonly string[]).includes(kind) ? itemTrialConfigSchema : cubeTrialConfigSchema) as z.ZodType<TrialConfig>;
+  },
+  safeParse(raw: unknown) {
+    const r = this.schemaFor(raw).safeParse(raw);
+    if (r.success) return r;
+    // The cube schema knows only cube kinds: name every dataset kind in its complaint.
+    const issues = r.error.issues.map((i) =>
+      i.path.length === 2 && i.path[0] === 'dataset' && i.path[1] === 'kind' ? { ...i, message: `unknown dataset kind (known: ${[...CUBE_DATASET_KINDS, ...ITEM_DATASET_KINDS].join(', ')})` } : i,
+    );
+    return { success: false as const, error: { issues } };
+  },
+  parse(raw: unknown): TrialConfig {
+    return this.schemaFor(raw).parse(raw);
+  },
+};
 
 const pathValues = z.record(z.string().min(1), z.array(z.unknown()).min(1));
 

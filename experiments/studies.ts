@@ -1,5 +1,6 @@
 /** The studies that ship with gantry, by name. */
 import type { StudySpec } from './spec.js';
 import quickstart from './quickstart.js';
+import mtdPatches from './mtd-patches.js';
 
-export const BUILTIN_STUDIES: Record<string, StudySpec> = { quickstart };
+export const BUILTIN_STUDIES: Record<string, StudySpec> = { quickstart, 'mtd-patches': mtdPatches };

@@ -9,7 +9,8 @@ import { dirname } from 'node:path';
 import { DuckDBInstance, DuckDBTimestampValue, type DuckDBConnection, type DuckDBAppender } from '@duckdb/node-api';
 import { UserError } from '../core/errors.js';
 
-export const CATALOG_SCHEMA_VERSION = 1;
+// 2: scores.split; removed_items, sample_sources and the scored_samples view (item datasets). Additive: version-1 catalogs migrate in place.
+export const CATALOG_SCHEMA_VERSION = 2;
 
 const DDL = `
 CREATE TABLE IF NOT EXISTS gantry_meta (key VARCHAR PRIMARY KEY, value VARCHAR);
@@ -31,7 +32,17 @@ CREATE TABLE IF NOT EXISTS steps (
 CREATE TABLE IF NOT EXISTS trial_steps (trial_id VARCHAR, position INTEGER, kind VARCHAR, step_key VARCHAR);
 CREATE TABLE IF NOT EXISTS lineage (step_key VARCHAR, input_name VARCHAR, input_key VARCHAR);
 CREATE TABLE IF NOT EXISTS artifacts (step_key VARCHAR, name VARCHAR, key VARCHAR, sha256 VARCHAR, size_bytes BIGINT);
-CREATE TABLE IF NOT EXISTS scores (trial_id VARCHAR, score_set VARCHAR, sample INTEGER, value DOUBLE, label UTINYINT);
+CREATE TABLE IF NOT EXISTS scores (trial_id VARCHAR, score_set VARCHAR, sample INTEGER, value DOUBLE, label UTINYINT, split VARCHAR);
+ALTER TABLE scores ADD COLUMN IF NOT EXISTS split VARCHAR;
+CREATE TABLE IF NOT EXISTS removed_items (step_key VARCHAR, rel VARCHAR, removed_by VARCHAR, filter VARCHAR, reason VARCHAR);
+CREATE TABLE IF NOT EXISTS sample_sources (
+  step_key VARCHAR, sample INTEGER, item INTEGER, rel VARCHAR, sha256 VARCHAR, class VARCHAR, y INTEGER, x INTEGER, label UTINYINT);
+
+CREATE OR REPLACE VIEW scored_samples AS
+  SELECT s.trial_id, s.score_set, s.sample, s.value, s.label, s.split, l.item, l.rel, l.sha256, l.class, l.y, l.x
+  FROM scores s
+  JOIN trial_steps ts ON ts.trial_id = s.trial_id AND ts.kind = 'extract'
+  JOIN sample_sources l ON l.step_key = ts.step_key AND l.sample = s.sample;
 
 CREATE OR REPLACE VIEW final_metrics AS
   SELECT trial_id, name, arg_max(value, step) AS value, max(step) AS step
@@ -40,13 +51,15 @@ CREATE OR REPLACE VIEW trial_summary AS
   SELECT t.study, t.trial_id, t.cell_id, t.cell, t.seed, t.model, t.status, t.backend,
          max(f.value) FILTER (WHERE f.name = 'auc') AS auc,
          max(f.value) FILTER (WHERE f.name = 'logauc') AS logauc,
+         max(f.value) FILTER (WHERE f.name = 'image_auc') AS image_auc,
          t.finished_at
   FROM trials t LEFT JOIN final_metrics f USING (trial_id)
   GROUP BY ALL;
 CREATE OR REPLACE VIEW cell_summary AS
   SELECT study, cell_id, cell, model, count(*) AS seeds,
          avg(auc) AS auc_mean, stddev_samp(auc) AS auc_std,
-         avg(logauc) AS logauc_mean, stddev_samp(logauc) AS logauc_std
+         avg(logauc) AS logauc_mean, stddev_samp(logauc) AS logauc_std,
+         avg(image_auc) AS image_auc_mean, stddev_samp(image_auc) AS image_auc_std
   FROM trial_summary WHERE status = 'done'
   GROUP BY study, cell_id, cell, model;
 `;
@@ -95,7 +108,11 @@ export interface TrialRows {
     inputs: Record<string, string>;
     artifacts: Record<string, { key: string; sha256: string; size: number }>;
   }[];
-  scores: { set: string; values: Float64Array; labels: Uint8Array }[];
+  scores: { set: string; values: Float64Array; labels: Uint8Array; splits?: (string | null)[] }[];
+  /** Items a step left out, with why (screen steps). */
+  removed?: { step: string; rel: string; removedBy: string; filter: string; reason: string }[];
+  /** Where each sample of an extract step comes from. */
+  sources?: { step: string; item: Int32Array; coords?: Int32Array; labels: Uint8Array; itemRel: string[]; itemSha: string[]; itemCls: string[] }[];
 }
 
 export class Catalog {
@@ -144,7 +161,7 @@ export class Catalog {
       for (const t of ['trials', 'params', 'metrics', 'trial_steps', 'scores']) await this.conn.run(`DELETE FROM ${t} WHERE trial_id = $id`, { id });
       if (stepKeys.length) {
         const list = stepKeys.map((k) => `'${k.replace(/'/g, "''")}'`).join(',');
-        for (const t of ['steps', 'lineage', 'artifacts']) await this.conn.run(`DELETE FROM ${t} WHERE step_key IN (${list})`);
+        for (const t of ['steps', 'lineage', 'artifacts', 'removed_items', 'sample_sources']) await this.conn.run(`DELETE FROM ${t} WHERE step_key IN (${list})`);
       }
       const t = rows.trial;
       await this.conn.run(
@@ -202,9 +219,41 @@ export class Catalog {
           appender.appendInteger(i);
           appender.appendDouble(s.values[i]);
           appender.appendUTinyInt(s.labels[i]);
+          const split = s.splits?.[i];
+          if (split == null) appender.appendNull();
+          else appender.appendVarchar(split);
           appender.endRow();
         }
         appender.closeSync();
+      }
+      await this.append('removed_items', rows.removed ?? [], (a, r) => {
+        a.appendVarchar(r.step);
+        a.appendVarchar(r.rel);
+        a.appendVarchar(r.removedBy);
+        a.appendVarchar(r.filter);
+        a.appendVarchar(r.reason);
+      });
+      for (const src of rows.sources ?? []) {
+        const a = await this.conn.createAppender('sample_sources');
+        for (let i = 0; i < src.item.length; i++) {
+          const g = src.item[i];
+          a.appendVarchar(src.step);
+          a.appendInteger(i);
+          a.appendInteger(g);
+          a.appendVarchar(src.itemRel[g]);
+          a.appendVarchar(src.itemSha[g]);
+          a.appendVarchar(src.itemCls[g]);
+          if (src.coords) {
+            a.appendInteger(src.coords[2 * i]);
+            a.appendInteger(src.coords[2 * i + 1]);
+          } else {
+            a.appendNull();
+            a.appendNull();
+          }
+          a.appendUTinyInt(src.labels[i]);
+          a.endRow();
+        }
+        a.closeSync();
       }
       await this.conn.run('COMMIT');
     } catch (e) {

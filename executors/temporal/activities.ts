@@ -17,7 +17,7 @@ import { Context } from '@temporalio/activity';
 import { ApplicationFailure, CancelledFailure } from '@temporalio/common';
 import { z } from 'zod';
 import { recordStudy, recordTrial, studyFileSchema, studyKey, trialFileSchema, trialReport, trialKey, trialStatus } from '../../activities/record.js';
-import type { StepCall } from '../../experiments/plan.js';
+import { STEP_KINDS, type StepCall, type StepKind } from '../../experiments/plan.js';
 import type {
   GantryActivities, PlanSliceInput, RecordActivityInput, StepActivityInput, StepActivityResult, StepHeartbeat, StoredTrialStatus, TrialPlan,
 } from '../../workflows/temporal/types.js';
@@ -253,10 +253,9 @@ export function createActivities(deps: ActivityDeps): GantryActivityWorkerSide {
     }
   };
 
-  const activities: GantryActivities = {
-    load: step('load'), filter: step('filter'), tile: step('tile'), train: step('train'), score: step('score'), evaluate: step('evaluate'),
-    record, planSlice,
-  };
+  // One activity per registered step kind, named after it.
+  const steps = Object.fromEntries(STEP_KINDS.map((k) => [k, step(k)])) as Record<StepKind, ReturnType<typeof step>>;
+  const activities: GantryActivities = { ...steps, record, planSlice };
   return {
     activities,
     close: async () => {

@@ -1,7 +1,7 @@
 /**
  * `gantry worker`: poll gantry's task queues. One Temporal worker per queue, sharing a connection:
  *
- *   <base>          workflows (bundled from dist/workflows/temporal) + load, filter, tile, evaluate, planSlice
+ *   <base>          workflows (bundled from dist/workflows/temporal) + the light steps (load, filter, tile, scan, screen, extract, split, evaluate), planSlice
  *   <base>-gpu      train and score, on `maxConcurrent` step threads
  *   <base>-catalog  record, one at a time (DuckDB has one writer): run exactly one worker on this queue,
  *                   on the machine that holds the catalog file
@@ -21,6 +21,8 @@ import { MlflowMirror } from '../../infra/mlflow/mirror.js';
 import { mlflowTracker } from '../mlflow-tracker.js';
 import { CODE_VERSION } from '../../infra/version.js';
 import { createActivities } from './activities.js';
+import { STEP_KINDS } from '../../experiments/plan.js';
+import { activityClass, queueFor, taskQueues } from '../../workflows/temporal/options.js';
 import { describeSettings, tlsOption, unreachable, type TemporalSettings } from './connection.js';
 
 /** The compiled workflow entry point the bundler starts from. */
@@ -66,10 +68,14 @@ export function resolveQueues(names: string[] | undefined, queues: TaskQueues): 
 
 /** The activities each queue runs. */
 export function activitiesFor(role: QueueRole, a: GantryActivities): Partial<GantryActivities> {
-  if (role === 'gpu') return { train: a.train, score: a.score };
   if (role === 'catalog') return { record: a.record };
-  return { load: a.load, filter: a.filter, tile: a.tile, evaluate: a.evaluate, planSlice: a.planSlice };
+  // Each step kind goes to the queue its activity class names (workflows/temporal/options.ts), so a new kind needs no change here.
+  const steps = Object.fromEntries(STEP_KINDS.filter((k) => queueFor(activityClass(k), ROLE_QUEUES) === ROLE_QUEUES[role]).map((k) => [k, a[k]]));
+  return role === 'main' ? { ...steps, planSlice: a.planSlice } : steps;
 }
+
+/** Queue names by role for one base name: only which role a step's queue is matters here. */
+const ROLE_QUEUES: TaskQueues = taskQueues('gantry');
 
 /** SDK lines that say nothing to a gantry user: the GPU and catalog queues poll activities only, by design. */
 const EXPECTED_SDK_WARNINGS = [/^No workflows registered, not polling for workflow tasks/];

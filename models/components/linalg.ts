@@ -186,3 +186,37 @@ export function pinvSymmetric(matrix: ArrayLike<number>, n: number, rcond = 1e-1
   for (let i = 0; i < n; i++) for (let j = 0; j < i; j++) out[i * n + j] = out[j * n + i];
   return out;
 }
+
+/**
+ * Cholesky factor L (lower, row-major) of a symmetric positive-definite n×n matrix, in place of a
+ * copy; throws when the matrix is not positive definite (a pivot ≤ 0).
+ */
+export function cholesky(matrix: ArrayLike<number>, n: number): Float64Array {
+  const l = Float64Array.from(matrix);
+  for (let j = 0; j < n; j++) {
+    let d = l[j * n + j];
+    for (let k = 0; k < j; k++) d -= l[j * n + k] * l[j * n + k];
+    if (!(d > 0)) throw new Error(`cholesky: matrix is not positive definite (pivot ${j} = ${d})`);
+    const s = Math.sqrt(d);
+    l[j * n + j] = s;
+    for (let i = j + 1; i < n; i++) {
+      let v = l[i * n + j];
+      for (let k = 0; k < j; k++) v -= l[i * n + k] * l[j * n + k];
+      l[i * n + j] = v / s;
+    }
+    for (let k = j + 1; k < n; k++) l[j * n + k] = 0;
+  }
+  return l;
+}
+
+/** ‖L⁻¹ b‖² for a Cholesky factor L: the quadratic form bᵀ A⁻¹ b, by forward substitution. */
+export function choleskyQuadratic(l: Float64Array, n: number, b: ArrayLike<number>, work = new Float64Array(n)): number {
+  let acc = 0;
+  for (let i = 0; i < n; i++) {
+    let v = b[i];
+    for (let k = 0; k < i; k++) v -= l[i * n + k] * work[k];
+    work[i] = v / l[i * n + i];
+    acc += work[i] * work[i];
+  }
+  return acc;
+}

@@ -55,8 +55,9 @@ test('a missing dataset file, and a file that is not a MAT-file, are named', asy
   const garbage = join(home, 'garbage.mat');
   await writeFile(garbage, 'this is not a mat file'.repeat(20));
   const r2 = await runCli(['run', await writeStudy(home, rxOnly({ dataset: { kind: 'mat', path: garbage } }), 'g.json')], { GANTRY_HOME: home });
-  assert.equal(r2.code, 1);
-  assert.match(r2.stderr, /garbage\.mat/);
+  // Bad data is bad input: the launch stops before any training, with one line and exit 2.
+  assert.equal(r2.code, 2, r2.stderr);
+  assert.match(r2.stderr, /^error: dataset: load step failed: .*garbage\.mat/m);
   await assertNoPartialArtifacts(join(home, 'store'));
   const q = await runCli(['query', 'SELECT status FROM trials', '--format', 'csv'], { GANTRY_HOME: home });
   assert.equal(q.stdout.trim(), 'status\nfailed');
@@ -71,8 +72,9 @@ test('NaN in the data is reported with its location; no partial artifact remains
   const path = join(home, 'nan.mat');
   await writeFile(path, matFile([{ name: 'data', dims: [rows, cols, bands], data }, { name: 'map', dims: [rows, cols], data: map }]));
   const r = await runCli(['run', await writeStudy(home, rxOnly({ dataset: { kind: 'mat', path } }))], { GANTRY_HOME: home });
-  assert.equal(r.code, 1);
+  assert.equal(r.code, 2, r.stderr);
   assert.match(r.stderr, /1 non-finite value \(first: NaN at pixel 4,1, band 2\)/);
+  assert.equal(r.stderr.match(/non-finite/g)?.length, 1, 'said once, not once per trial');
   await assertNoPartialArtifacts(join(home, 'store'));
   const q = await runCli(['query', 'SELECT status, error FROM trials', '--format', 'json'], { GANTRY_HOME: home });
   const rowsOut = JSON.parse(q.stdout);

@@ -1,50 +1,15 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawnSync } from 'node:child_process';
-import { existsSync } from 'node:fs';
-import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { parseEnviHeader, readEnvi } from '../../datasets/envi.js';
 import { isUserError } from '../../core/errors.js';
-
-// Debian's python (numpy 1.24) writes the data: an independent writer of each byte layout.
-const PY = '/usr/bin/python3';
-function pythonMissing(mods: string[]): string | null {
-  if (!existsSync(PY)) return `${PY} not found (Debian's python3 with numpy writes the reference files)`;
-  const r = spawnSync(PY, ['-c', `import ${mods.join(', ')}`], { encoding: 'utf8' });
-  return r.status === 0 ? null : `${PY} cannot import ${mods.join(', ')}: ${r.stderr.trim().split('\n').pop()}`;
-}
-function python(code: string, cwd: string): string {
-  const r = spawnSync(PY, ['-c', code], { cwd, encoding: 'utf8' });
-  if (r.status !== 0) throw new Error(`python failed: ${r.stderr}`);
-  return r.stdout;
-}
+import { python, pythonMissing, rejectsUser, withDir as withTempDir } from './reference.js';
 
 /** A file of little-endian float64 values (copied out: a read Buffer may share a larger pool). */
 const f64 = async (p: string) => new Float64Array(Uint8Array.from(await readFile(p)).buffer);
 
-async function withDir<T>(fn: (dir: string) => Promise<T>): Promise<T> {
-  const dir = await mkdtemp(join(tmpdir(), 'gantry-envi-'));
-  try {
-    return await fn(dir);
-  } finally {
-    await rm(dir, { recursive: true, force: true });
-  }
-}
-
-async function rejectsUser(p: Promise<unknown>, ...parts: (string | RegExp)[]): Promise<void> {
-  await assert.rejects(p, (e: unknown) => {
-    assert.ok(isUserError(e), `expected a UserError, got ${String(e)}`);
-    const msg = (e as Error).message;
-    for (const part of parts) {
-      if (typeof part === 'string') assert.ok(msg.includes(part), `message ${JSON.stringify(msg)} lacks ${JSON.stringify(part)}`);
-      else assert.match(msg, part);
-    }
-    assert.ok(!msg.includes('\n'), 'one line');
-    return true;
-  });
-}
+const withDir = <T>(fn: (dir: string) => Promise<T>) => withTempDir('envi', fn);
 
 const R = 5;
 const C = 7;

@@ -1,44 +1,14 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawnSync } from 'node:child_process';
-import { existsSync } from 'node:fs';
-import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { gzipSync } from 'node:zlib';
 import { parseIdx, readIdx, readMnist } from '../../datasets/idx.js';
 import { parseCifarBatch, readCifar10, readCifarBatch } from '../../datasets/cifar.js';
 import { isUserError } from '../../core/errors.js';
+import { python, pythonMissing, rejectsUser, withDir as withTempDir } from './reference.js';
 
-// Debian's python (numpy 1.24) writes the files: an independent writer.
-const PY = '/usr/bin/python3';
-function pythonMissing(mods: string[]): string | null {
-  if (!existsSync(PY)) return `${PY} not found (Debian's python3 with numpy writes the reference files)`;
-  const r = spawnSync(PY, ['-c', `import ${mods.join(', ')}`], { encoding: 'utf8' });
-  return r.status === 0 ? null : `${PY} cannot import ${mods.join(', ')}: ${r.stderr.trim().split('\n').pop()}`;
-}
-function python(code: string, cwd: string): void {
-  const r = spawnSync(PY, ['-c', code], { cwd, encoding: 'utf8' });
-  if (r.status !== 0) throw new Error(`python failed: ${r.stderr}`);
-}
-
-async function withDir<T>(fn: (dir: string) => Promise<T>): Promise<T> {
-  const dir = await mkdtemp(join(tmpdir(), 'gantry-idx-'));
-  try {
-    return await fn(dir);
-  } finally {
-    await rm(dir, { recursive: true, force: true });
-  }
-}
-
-async function rejectsUser(p: Promise<unknown>, ...parts: string[]): Promise<void> {
-  await assert.rejects(p, (e: unknown) => {
-    assert.ok(isUserError(e), `expected a UserError, got ${String(e)}`);
-    for (const part of parts) assert.ok((e as Error).message.includes(part), `${JSON.stringify((e as Error).message)} lacks ${JSON.stringify(part)}`);
-    assert.ok(!(e as Error).message.includes('\n'), 'one line');
-    return true;
-  });
-}
+const withDir = <T>(fn: (dir: string) => Promise<T>) => withTempDir('idx', fn);
 
 const bytes = async (p: string) => new Uint8Array(await readFile(p));
 

@@ -1,6 +1,5 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawnSync } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
@@ -8,18 +7,7 @@ import { join } from 'node:path';
 import { cubeFromMat, readMatFile, toRowMajorCube, type CubeOrder, type MatVariable } from '../../datasets/mat.js';
 import { isUserError } from '../../core/errors.js';
 import { SANDIEGO } from '../helpers.js';
-
-// Debian's python (scipy 1.10) writes the MAT-files: an independent writer.
-const PY = '/usr/bin/python3';
-function pythonMissing(mods: string[]): string | null {
-  if (!existsSync(PY)) return `${PY} not found (Debian's python3 with numpy and scipy writes the reference files)`;
-  const r = spawnSync(PY, ['-c', `import ${mods.join(', ')}`], { encoding: 'utf8' });
-  return r.status === 0 ? null : `${PY} cannot import ${mods.join(', ')}: ${r.stderr.trim().split('\n').pop()}`;
-}
-function python(code: string, cwd: string): void {
-  const r = spawnSync(PY, ['-c', code], { cwd, encoding: 'utf8' });
-  if (r.status !== 0) throw new Error(`python failed: ${r.stderr}`);
-}
+import { python, pythonMissing } from './reference.js';
 
 function userError(fn: () => unknown, ...parts: string[]): void {
   assert.throws(fn, (e: unknown) => {

@@ -1,47 +1,17 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawnSync } from 'node:child_process';
-import { existsSync } from 'node:fs';
-import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { deflateSync } from 'node:zlib';
 import { readTiffCube } from '../../datasets/tiff-cube.js';
-import { isUserError } from '../../core/errors.js';
+import { python, pythonMissing, rejectsUser, withDir as withTempDir } from './reference.js';
 
 // Debian's python with PIL 9.4 (which writes TIFF through libtiff: LZW, Deflate, PackBits,
 // predictors 2 and 3) is the independent writer for single-sample pages and 3/4-sample uint8.
 // PIL cannot put more than 4 samples, or non-8-bit samples, in one IFD, nor write tiles,
 // planar images or BigTIFF, and tifffile is not installed: those variants use the small writer
-// below, written from the TIFF 6.0 spec, so they check the reader against the spec as read twice.
-const PY = '/usr/bin/python3';
-function pythonMissing(mods: string[]): string | null {
-  if (!existsSync(PY)) return `${PY} not found (Debian's python3 with numpy and PIL writes the reference files)`;
-  const r = spawnSync(PY, ['-c', `import ${mods.join(', ')}`], { encoding: 'utf8' });
-  return r.status === 0 ? null : `${PY} cannot import ${mods.join(', ')}: ${r.stderr.trim().split('\n').pop()}`;
-}
-function python(code: string, cwd: string): void {
-  const r = spawnSync(PY, ['-c', code], { cwd, encoding: 'utf8' });
-  if (r.status !== 0) throw new Error(`python failed: ${r.stderr}`);
-}
 
-async function withDir<T>(fn: (dir: string) => Promise<T>): Promise<T> {
-  const dir = await mkdtemp(join(tmpdir(), 'gantry-tiff-'));
-  try {
-    return await fn(dir);
-  } finally {
-    await rm(dir, { recursive: true, force: true });
-  }
-}
-
-async function rejectsUser(p: Promise<unknown>, ...parts: string[]): Promise<void> {
-  await assert.rejects(p, (e: unknown) => {
-    assert.ok(isUserError(e), `expected a UserError, got ${String(e)}`);
-    for (const part of parts) assert.ok((e as Error).message.includes(part), `${JSON.stringify((e as Error).message)} lacks ${JSON.stringify(part)}`);
-    assert.ok(!(e as Error).message.includes('\n'), 'one line');
-    return true;
-  });
-}
+const withDir = <T>(fn: (dir: string) => Promise<T>) => withTempDir('tiff', fn);
 
 /** A file of little-endian float64 values (copied out: a read Buffer may share a larger pool). */
 const f64 = async (p: string) => new Float64Array(Uint8Array.from(await readFile(p)).buffer);

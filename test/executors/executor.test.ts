@@ -10,6 +10,7 @@ import { Catalog } from '../../infra/catalog.js';
 import { rebuildCatalog } from '../../executors/rebuild.js';
 import { listRecords } from '../../infra/ledger.js';
 import { tempHome, toyStudy } from '../helpers.js';
+import { isUserError } from '../../core/errors.js';
 
 async function run(home: string, input: StudyInput, events: ExecEvent[] = []) {
   const study = await prepareStudy(defineStudy(input), {});
@@ -64,10 +65,11 @@ test('a step that fails with bad input leaves no artifact and a failed trial in 
   const home = await tempHome();
   // Band selection beyond the cube: the filter step fails with a UserError.
   const input = toyStudy({ base: { ...(toyStudy().base as object), filter: { bands: { start: 0, end: 99 } } }, grid: [{ set: { model: { kind: 'rx' } } }] }) as StudyInput;
-  const { summary, store } = await run(home, input);
-  assert.equal(summary.outcomes[0].status, 'failed');
-  assert.match(summary.outcomes[0].error ?? '', /band selection \[0, 99\) does not fit a cube of 6 bands/);
+  // Bad data fails the launch once, before any training, as bad input.
+  await assert.rejects(run(home, input), (e: unknown) => isUserError(e) && /^dataset: filter step failed: band selection \[0, 99\) does not fit a cube of 6 bands/.test((e as Error).message));
+  const store = new LocalStore(join(home, 'store'));
   const recs = await listRecords(store);
+  assert.ok(!recs.some((r) => r.kind === 'train'), 'nothing trained');
   const failed = recs.find((r) => r.kind === 'filter')!;
   assert.equal(failed.status, 'failed');
   assert.equal(failed.attempt, 1); // bad input is never retried

@@ -5,6 +5,7 @@ import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { connectClient, describeSettings, temporalSettings, tlsOption } from '../../executors/temporal/connection.js';
 import { activitiesFor, resolveQueues } from '../../executors/temporal/worker.js';
+import { STEP_KINDS } from '../../experiments/plan.js';
 import { isUserError, oneLine } from '../../core/errors.js';
 import type { GantryActivities } from '../../workflows/temporal/types.js';
 import { tempHome } from '../helpers.js';
@@ -83,8 +84,11 @@ test('worker queues: names or roles select queues; unknown names are refused; ea
   assert.deepEqual(resolveQueues(['gantry-gpu'], q), ['gpu']);
   assert.deepEqual(resolveQueues(['gantry-catalog,gantry'], q), ['main', 'catalog']);
   fails(() => resolveQueues(['gpu-queue'], q), /unknown task queue 'gpu-queue'.*gantry, gantry-gpu, gantry-catalog/);
-  const fake = Object.fromEntries(['load', 'filter', 'tile', 'train', 'score', 'evaluate', 'record', 'planSlice'].map((k) => [k, async () => k])) as unknown as GantryActivities;
+  const fake = Object.fromEntries([...STEP_KINDS, 'record', 'planSlice'].map((k) => [k, async () => k])) as unknown as GantryActivities;
   assert.deepEqual(Object.keys(activitiesFor('gpu', fake)).sort(), ['score', 'train']);
   assert.deepEqual(Object.keys(activitiesFor('catalog', fake)), ['record']);
-  assert.deepEqual(Object.keys(activitiesFor('main', fake)).sort(), ['evaluate', 'filter', 'load', 'planSlice', 'tile']);
+  assert.deepEqual(Object.keys(activitiesFor('main', fake)).sort(), ['evaluate', 'extract', 'filter', 'load', 'planSlice', 'scan', 'screen', 'split', 'tile']);
+  // Every step kind is registered on exactly one queue.
+  const registered = (['main', 'gpu', 'catalog'] as const).flatMap((r) => Object.keys(activitiesFor(r, fake)));
+  assert.deepEqual(registered.filter((k) => (STEP_KINDS as readonly string[]).includes(k)).sort(), [...STEP_KINDS].sort());
 });

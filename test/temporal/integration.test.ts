@@ -175,6 +175,36 @@ test('a grid larger than the batch size runs to the end across continue-as-new, 
   }
 });
 
+test('an image study (scan, screen, extract, split, PCA) runs on Temporal with the same step keys, outputs and artifacts as embedded', { skip, timeout: TIMEOUT }, async () => {
+  const name = `it${TAG}-images`;
+  const spec = {
+    name,
+    base: {
+      dataset: { kind: 'synthetic-textures', normals: 16, anomalies: 8, size: 32, seed: 2 },
+      tiling: { kind: 'patches', size: 16, stride: 16, threshold: 0 },
+      split: { protocol: 'fractions', normal: [0.5, 0.25, 0.25], anomalous: [0, 0.5, 0.5] },
+      model: { kind: 'pca', components: 4 },
+    },
+    seeds: [0, 1],
+  };
+  const d = await deployment('images');
+  try {
+    const ref = await embeddedReference(spec);
+    await d.worker();
+    const launch = await d.launch(await prepare(spec));
+    const result = await waitForStudy(d.conn, launch.workflowId, { intervalMs: 200 });
+    assert.ok(result, d.logs());
+    assert.deepEqual([result.done, result.failed], [2, 0], JSON.stringify(result));
+    const records = await assertSameResults(ref, d.store, 'embedded vs temporal (images)');
+    assert.deepEqual([...new Set(records.map((r) => r.kind))].sort(), ['evaluate', 'extract', 'scan', 'score', 'screen', 'split', 'train']);
+    const m = await query(d.catalogPath, "SELECT count(*) FROM final_metrics WHERE name IN ('auc', 'image_auc')");
+    assert.equal(Number(m[0][0]), 4);
+    d.passed();
+  } finally {
+    await d.close();
+  }
+});
+
 test('a plan too large to travel inline goes through the store and is read in pages of 100 trials; 130 trials in windows of 120 (continue-as-new); no trial twice', { skip, timeout: TIMEOUT }, async () => {
   const name = `it${TAG}-stored`;
   const n = 130;

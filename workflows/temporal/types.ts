@@ -20,7 +20,7 @@ export const STEP_DONE_SIGNAL = 'stepDone';
 
 /** The three task queues a deployment polls, derived from one base name (default 'gantry'). */
 export interface TaskQueues {
-  /** Workflows and the light steps (load, filter, tile, evaluate) and plan reads. */
+  /** Workflows, the light steps (load, filter, tile, scan, screen, extract, split, evaluate) and plan reads. */
   main: string;
   /** Compute-heavy steps (train, score): GPU machines poll this one. */
   gpu: string;
@@ -223,13 +223,9 @@ export type StoredTrialStatus = 'done' | 'failed' | 'interrupted' | 'running' | 
  * step kind, each running the very step function the embedded executor runs, plus the catalog
  * `record` and `planSlice` (reads a stored plan). Workflow code sees only this type.
  */
-export interface GantryActivities {
-  load(input: StepActivityInput): Promise<StepActivityResult>;
-  filter(input: StepActivityInput): Promise<StepActivityResult>;
-  tile(input: StepActivityInput): Promise<StepActivityResult>;
-  train(input: StepActivityInput): Promise<StepActivityResult>;
-  score(input: StepActivityInput): Promise<StepActivityResult>;
-  evaluate(input: StepActivityInput): Promise<StepActivityResult>;
+export type GantryActivities = {
+  [K in StepKind]: (input: StepActivityInput) => Promise<StepActivityResult>;
+} & {
   record(input: RecordActivityInput): Promise<Record<string, StoredTrialStatus>>;
   planSlice(input: PlanSliceInput): Promise<TrialPlan[]>;
-}
+};
