@@ -9,7 +9,7 @@ import { z } from 'zod';
 import { itemTilingSpec } from '../experiments/spec.js';
 import { parseItemList } from '../datasets/item-list.js';
 import { extractPatches, patchGrid, type Pixels } from '../datasets/patches.js';
-import { centreCrop, resizeBilinear } from '../datasets/transforms.js';
+import { centreCrop, resizeBilinear, stackChannels } from '../datasets/transforms.js';
 import { LABEL, SampleSetWriter } from '../datasets/sample-set.js';
 import { encodeNd, ndarray } from '../datasets/tensor-file.js';
 import { UserError } from '../core/errors.js';
@@ -57,10 +57,17 @@ export const extract = defineStep('extract', { params: extractParams, output: ex
       extractPatches(image as Pixels, grid, size, room.data, room.at * size * size * channels, scale, -1);
       await writer.commit(grid.count, grid.labels, g, grid);
     } else {
-      let px: Pixels = resizeBilinear(image as Pixels, tiling.size, tiling.size);
-      if (tiling.crop) px = centreCrop(px, tiling.crop, tiling.crop);
-      const side = tiling.crop ?? tiling.size;
-      writer ??= new SampleSetWriter(ctx.write, [side, side, channels]);
+      // One sample per item: the image as it is, or resized (and centre-cropped); channels stacked on request.
+      let px: Pixels = image as Pixels;
+      if (tiling.kind === 'resize') {
+        px = resizeBilinear(px, tiling.size, tiling.size);
+        if (tiling.crop) px = centreCrop(px, tiling.crop, tiling.crop);
+      }
+      if (tiling.stack) px = stackChannels(px, tiling.stack);
+      writer ??= new SampleSetWriter(ctx.write, [px.height, px.width, px.channels]);
+      if (px.height !== writer.shape[0] || px.width !== writer.shape[1]) {
+        throw new UserError(`${item.rel} is ${px.width}×${px.height}, earlier items ${writer.shape[1]}×${writer.shape[0]}`, { hint: "tiling 'whole' needs images of one size: use tiling 'resize'" });
+      }
       const data = Float32Array.from(px.data as ArrayLike<number>, (v) => v * scale - 1);
       await writer.append(data, 1, [itemLabels[g]], g, { ys: [0], xs: [0] });
     }

@@ -9,6 +9,22 @@ import { UserError } from '../core/errors.js';
 import { decodeImage, decodeMask, type DecodedImage } from '../datasets/images/decode.js';
 import { syntheticTexture, type TextureSpec } from '../datasets/synthetic-textures.js';
 import type { Item, ItemList } from '../datasets/item-list.js';
+import { arrayImage, readImageArray, type ArrayPart } from '../datasets/image-arrays.js';
+
+/** ITU-R 601 luma in PIL's integer form, as decodeImage's 'gray' computes it. */
+function toGray(img: DecodedImage): DecodedImage {
+  const n = img.width * img.height;
+  const out = new Uint8Array(n);
+  for (let i = 0; i < n; i++) out[i] = (19595 * img.data[3 * i] + 38470 * img.data[3 * i + 1] + 7471 * img.data[3 * i + 2] + 32768) >> 16;
+  return { ...img, channels: 1, data: out };
+}
+
+function toRgb(img: DecodedImage): DecodedImage {
+  const n = img.width * img.height;
+  const out = new Uint8Array(3 * n);
+  for (let i = 0; i < n; i++) out[3 * i] = out[3 * i + 1] = out[3 * i + 2] = img.data[i];
+  return { ...img, channels: 3, data: out };
+}
 
 export interface ItemPixels {
   image: DecodedImage;
@@ -37,6 +53,13 @@ export async function itemPixels(list: ItemList, item: Item, root: string | unde
     return { image: { ...t.image, channels: t.image.channels as 1 | 3, bitDepth: 8 }, ...(item.anomalous ? { mask: t.mask } : {}) };
   }
   if (!root) throw new Error('an item step needs the dataset root in its locator');
+  if (list.source.kind === 'arrays') {
+    const a = await readImageArray(root, list.source.format, item.meta.part as ArrayPart);
+    const data = arrayImage(a, Number(item.meta.index));
+    if (createHash('sha256').update(data).digest('hex') !== item.sha256) throw new UserError(`${item.rel}: content changed since the dataset was scanned`, { hint: 'run the study again: a new scan picks up the change' });
+    const image: DecodedImage = { width: a.cols, height: a.rows, channels: a.channels, bitDepth: 8, data: Uint8Array.from(data) };
+    return { image: list.channels === 'gray' && a.channels === 3 ? toGray(image) : list.channels === 'rgb' && a.channels === 1 ? toRgb(image) : image };
+  }
   const image = await decodeImage(await verifiedFile(root, item.rel, item.sha256), { channels: list.channels }, item.rel);
   if (!item.mask) return { image };
   const mask = await decodeMask(await verifiedFile(root, item.mask, item.maskSha256 ?? ''), { width: image.width, height: image.height }, item.mask);

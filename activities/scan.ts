@@ -8,7 +8,8 @@ import { createReadStream } from 'node:fs';
 import { createHash } from 'node:crypto';
 import { join } from 'node:path';
 import { z } from 'zod';
-import { imageFolderSpec, syntheticTexturesSpec } from '../experiments/spec.js';
+import { cifar10Spec, imageFolderSpec, mnistSpec, syntheticTexturesSpec } from '../experiments/spec.js';
+import { arrayImage, readImageArray, type ArrayPart } from '../datasets/image-arrays.js';
 import { scanImages } from '../datasets/images/layouts.js';
 import { joinMetadata } from '../datasets/images/metadata.js';
 import { syntheticTexture } from '../datasets/synthetic-textures.js';
@@ -19,6 +20,8 @@ import { defineStep } from './context.js';
 const scanParams = z.discriminatedUnion('kind', [
   imageFolderSpec.omit({ path: true, metadata: true }).extend({ sha256: z.string(), metadata: z.object({ column: z.string().optional(), sha256: z.string() }).optional() }),
   syntheticTexturesSpec,
+  mnistSpec.omit({ path: true }).extend({ sha256: z.string() }),
+  cifar10Spec.omit({ path: true }).extend({ sha256: z.string() }),
 ]);
 
 export const scanOutput = z.object({ items: z.number().int(), anomalous: z.number().int(), classes: z.record(z.string(), z.number().int()), problems: z.number().int(), layout: z.string() });
@@ -40,6 +43,20 @@ export const scan = defineStep('scan', { params: scanParams, output: scanOutput 
       items.push({ rel: t.id, sha256: createHash('sha256').update(t.image.data).digest('hex'), cls: t.cls, anomalous: t.anomalous, meta: { index: String(i) }, width: t.image.width, height: t.image.height });
     }
     list = { version: 1, source: { kind: 'synthetic-textures', spec: params }, channels: 'keep', items, removed: [], notes: [] };
+  } else if (params.kind === 'mnist' || params.kind === 'cifar10') {
+    const root = ctx.locator.path;
+    const items: Item[] = [];
+    const parts: ArrayPart[] = params.parts === 'train' || params.parts === 'test' ? [params.parts] : ['train', 'test'];
+    for (const part of parts) {
+      const a = await readImageArray(root, params.kind, part);
+      const n = Math.min(a.n, params.limit ?? a.n);
+      const width = String(a.n - 1).length;
+      for (let i = 0; i < n; i++) {
+        const cls = a.classNames[a.labels[i]] ?? String(a.labels[i]);
+        items.push({ rel: `${part}/${String(i).padStart(width, '0')}`, sha256: createHash('sha256').update(arrayImage(a, i)).digest('hex'), cls, anomalous: false, given: part, meta: { part, index: String(i) }, width: a.cols, height: a.rows });
+      }
+    }
+    list = { version: 1, source: { kind: 'arrays', format: params.kind }, channels: 'keep', items, removed: [], notes: [] };
   } else {
     const root = ctx.locator.path;
     const scanned = await scanImages(root, params.layout === 'auto' ? undefined : params.layout, params.category ? { category: params.category } : {});
@@ -75,5 +92,5 @@ export const scan = defineStep('scan', { params: scanParams, output: scanOutput 
   await ctx.write('items.json', JSON.stringify(list));
   const classes: Record<string, number> = {};
   for (const it of list.items) classes[it.cls] = (classes[it.cls] ?? 0) + 1;
-  return { items: list.items.length, anomalous: list.items.filter((i) => i.anomalous).length, classes, problems, layout: list.source.kind === 'folder' ? list.source.layout : list.source.kind };
+  return { items: list.items.length, anomalous: list.items.filter((i) => i.anomalous).length, classes, problems, layout: list.source.kind === 'folder' ? list.source.layout : list.source.kind === 'arrays' ? list.source.format : list.source.kind };
 });

@@ -2,7 +2,7 @@
  * `gantry datasets`: look at a dataset before a study uses it (`inspect`: format, shapes, classes
  * and counts, mask coverage, a contact sheet), and at what a study's tiling made of it (`tiles`).
  */
-import { stat } from 'node:fs/promises';
+import { readdir, stat } from 'node:fs/promises';
 import { extname } from 'node:path';
 import sharp, { type OverlayOptions } from 'sharp';
 import { UserError } from '../core/errors.js';
@@ -12,6 +12,7 @@ import { readMatFile } from '../datasets/mat.js';
 import { readEnvi } from '../datasets/envi.js';
 import { readTiffCube } from '../datasets/tiff-cube.js';
 import { parseItemList } from '../datasets/item-list.js';
+import { readImageArray, type ArrayFormat } from '../datasets/image-arrays.js';
 import { readRecord } from '../infra/ledger.js';
 import { getJson, getVerified, type ArtifactStore } from '../infra/store/store.js';
 import { trialFileSchema, trialKey, studyFileSchema, studyKey } from '../activities/record.js';
@@ -49,6 +50,8 @@ export async function inspectDataset(path: string, opts: { layout?: Layout; prev
   const st = await stat(path).catch(() => undefined);
   if (!st) throw new UserError(`${path} does not exist`);
   if (!st.isDirectory()) return inspectFile(path);
+  const arrays = await inspectArrays(path);
+  if (arrays) return arrays;
   const layout = opts.layout ?? (await detectLayout(path));
   const scan = await scanImages(path, layout);
   const byClass = new Map<string, { items: ImageItem[]; coverage: number[] }>();
@@ -133,6 +136,24 @@ async function contactSheet(byClass: Map<string, { items: ImageItem[] }>, out: s
   const height = Math.max(1, rows.length * (T + GAP) - GAP);
   await sharp({ create: { width, height, channels: 3, background: '#202020' } }).composite(tiles).png().toFile(out);
   return out;
+}
+
+/** A folder of MNIST idx files or CIFAR-10 batches: its parts and classes; undefined for other folders. */
+async function inspectArrays(path: string): Promise<InspectReport | undefined> {
+  const names = await readdir(path);
+  const format: ArrayFormat | undefined = names.some((n) => /^train-images[.-]idx3-ubyte/.test(n)) ? 'mnist' : names.includes('test_batch.bin') ? 'cifar10' : undefined;
+  if (!format) return undefined;
+  const variables: { name: string; shape: number[]; dtype: string }[] = [];
+  const counts: string[] = [];
+  for (const part of ['train', 'test'] as const) {
+    if (format === 'cifar10' && part === 'train' && !names.includes('data_batch_1.bin')) continue;
+    const a = await readImageArray(path, format, part);
+    variables.push({ name: `${part} images`, shape: [a.n, a.rows, a.cols, a.channels], dtype: 'uint8' });
+    const per = new Map<string, number>();
+    for (const l of a.labels) per.set(a.classNames[l] ?? String(l), (per.get(a.classNames[l] ?? String(l)) ?? 0) + 1);
+    counts.push(`${part}: ${[...per].map(([c, n]) => `${c} ${n}`).join(', ')}`);
+  }
+  return { path, format: `${format} (classes per part — ${counts.join('; ')})`, variables };
 }
 
 async function inspectFile(path: string): Promise<InspectReport> {

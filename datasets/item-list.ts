@@ -29,7 +29,11 @@ export type Removal = z.output<typeof removalSchema>;
 export const itemListSchema = z.object({
   version: z.literal(1),
   /** Where the items come from: a folder layout, or a generator that `extract` re-runs. */
-  source: z.union([z.object({ kind: z.literal('folder'), layout: z.string() }), z.object({ kind: z.literal('synthetic-textures'), spec: z.record(z.string(), z.unknown()) })]),
+  source: z.union([
+    z.object({ kind: z.literal('folder'), layout: z.string() }),
+    z.object({ kind: z.literal('synthetic-textures'), spec: z.record(z.string(), z.unknown()) }),
+    z.object({ kind: z.literal('arrays'), format: z.enum(['mnist', 'cifar10']) }),
+  ]),
   channels: z.enum(['keep', 'gray', 'rgb']).default('keep'),
   items: z.array(itemSchema),
   removed: z.array(removalSchema).default([]),

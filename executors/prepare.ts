@@ -40,6 +40,7 @@ export async function prepareStudy(spec: StudySpec, opts: ResolveOptions, baseDi
     const d = t.config.dataset;
     if (d.kind === 'mat' || d.kind === 'tiff') paths.set(d.path, 'file');
     if (d.kind === 'envi') paths.set(d.path, 'envi');
+    if (d.kind === 'mnist' || d.kind === 'cifar10') paths.set(d.path, 'folder');
     if (d.kind === 'images') {
       paths.set(d.path, 'folder');
       if (d.metadata) paths.set(d.metadata.path, 'file');

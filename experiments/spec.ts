@@ -88,11 +88,26 @@ export const syntheticTexturesSpec = z
   })
   .strict();
 
-/** Datasets of items (images) with optional pixel masks: scanned, screened, cut into samples, split by item. */
-export const itemDatasetSpec = z.discriminatedUnion('kind', [imageFolderSpec, syntheticTexturesSpec]);
-export const ITEM_DATASET_KINDS = ['images', 'synthetic-textures'] as const;
+/** MNIST idx files or CIFAR-10 binary batches in a folder: every image an item, its digit or class name its class. */
+const imageArraySpec = <K extends 'mnist' | 'cifar10'>(kind: K) =>
+  z
+    .object({
+      kind: z.literal(kind),
+      path: z.string().min(1),
+      /** Which of the files' own parts to use: both (their train/test stay as `given` splits), or one. */
+      parts: z.enum(['both', 'train', 'test']).optional(),
+      /** The first `limit` images of each part only (for quick runs). */
+      limit: int(1).optional(),
+    })
+    .strict();
+export const mnistSpec = imageArraySpec('mnist');
+export const cifar10Spec = imageArraySpec('cifar10');
 
-export const datasetSpec = z.discriminatedUnion('kind', [syntheticHsiSpec, matHsiSpec, enviHsiSpec, tiffHsiSpec, imageFolderSpec, syntheticTexturesSpec]);
+/** Datasets of items (images) with optional pixel masks: scanned, screened, cut into samples, split by item. */
+export const itemDatasetSpec = z.discriminatedUnion('kind', [imageFolderSpec, syntheticTexturesSpec, mnistSpec, cifar10Spec]);
+export const ITEM_DATASET_KINDS = ['images', 'synthetic-textures', 'mnist', 'cifar10'] as const;
+
+export const datasetSpec = z.discriminatedUnion('kind', [syntheticHsiSpec, matHsiSpec, enviHsiSpec, tiffHsiSpec, imageFolderSpec, syntheticTexturesSpec, mnistSpec, cifar10Spec]);
 
 /** Band range [start, end) with a step; `end` defaults to all bands. */
 const bandSelection = z
@@ -148,6 +163,9 @@ export const itemFilterSpec = z
   })
   .strict();
 
+/** Channels to stack per sample (Murase: [r, g, b, max, mean]); gray images have 'gray'. */
+const channelStack = z.array(z.enum(['r', 'g', 'b', 'gray', 'max', 'mean'])).min(1);
+
 export const itemTilingSpec = z.discriminatedUnion('kind', [
   /** size×size patches every `stride` pixels; anomalous when more than `threshold` of their pixels are (Özgümüş: 32, 16). */
   z
@@ -161,7 +179,9 @@ export const itemTilingSpec = z.discriminatedUnion('kind', [
     })
     .strict(),
   /** The whole image resized to size×size (Murase: 256), optionally centre-cropped to `crop`. */
-  z.object({ kind: z.literal('resize'), size: int(2).default(256), crop: int(2).optional() }).strict(),
+  z.object({ kind: z.literal('resize'), size: int(2).default(256), crop: int(2).optional(), stack: channelStack.optional() }).strict(),
+  /** The whole image as it is (every item must have the same size): MNIST, CIFAR-10. */
+  z.object({ kind: z.literal('whole'), stack: channelStack.optional() }).strict(),
 ]);
 
 export const itemSplitSpec = z

@@ -174,3 +174,67 @@ for (const c of BAD) {
     await rm(home, { recursive: true, force: true });
   });
 }
+
+/** A tiny MNIST: `n` 12×12 digits per part; class 0 a centred blob, the others a bar at a class-dependent row. */
+async function tinyMnist(dir: string, n: number): Promise<void> {
+  await mkdir(dir, { recursive: true });
+  const side = 12;
+  for (const [part, images, labels] of [['train', 'train-images-idx3-ubyte', 'train-labels-idx1-ubyte'], ['test', 't10k-images-idx3-ubyte', 't10k-labels-idx1-ubyte']] as const) {
+    const img = Buffer.alloc(16 + n * side * side);
+    img.writeUInt32BE(0x00000803, 0);
+    img.writeUInt32BE(n, 4);
+    img.writeUInt32BE(side, 8);
+    img.writeUInt32BE(side, 12);
+    const lab = Buffer.alloc(8 + n);
+    lab.writeUInt32BE(0x00000801, 0);
+    lab.writeUInt32BE(n, 4);
+    for (let k = 0; k < n; k++) {
+      const digit = k % 3;
+      lab[8 + k] = digit;
+      for (let y = 0; y < side; y++) for (let x = 0; x < side; x++) {
+        const blob = (y - 6) ** 2 + (x - 6) ** 2 < 9 + (k % 4);
+        const bar = y === 2 + 3 * digit;
+        img[16 + k * side * side + y * side + x] = (digit === 0 ? blob : bar) ? 230 : (k * 7 + x * 3 + y) % 20;
+      }
+    }
+    void part;
+    await writeFile(join(dir, images), img);
+    await writeFile(join(dir, labels), lab);
+  }
+}
+
+test('MNIST idx files as an item dataset: one-class protocol, whole images, channel stacking', async () => {
+  const home = await tempHome();
+  await tinyMnist(join(home, 'mnist'), 30);
+  const spec = {
+    name: 'digits',
+    base: {
+      dataset: { kind: 'mnist', path: 'mnist' },
+      filter: { classes: { kind: 'one-class', normal: '0' } },
+      tiling: { kind: 'whole', stack: ['gray', 'max', 'mean'] },
+      split: { protocol: 'fractions', normal: [0.6, 0.2, 0.2], anomalous: [0, 0.5, 0.5] },
+      model: { kind: 'pca', components: 3 },
+    },
+  };
+  const inspect = await runCli(['datasets', 'inspect', join(home, 'mnist')], {});
+  assert.equal(inspect.code, 0, inspect.stderr);
+  assert.match(inspect.stdout, /mnist \(classes per part — train: 0 10, 1 10, 2 10; test: 0 10, 1 10, 2 10\)/);
+  assert.match(inspect.stdout, /train images\s+30×12×12×1\s+uint8/);
+  const r = await runCli(['run', await writeStudy(home, spec)], { GANTRY_HOME: join(home, 'gh') });
+  assert.equal(r.code, 0, r.stderr);
+  const gh = join(home, 'gh');
+  const tiles = await runCli(['datasets', 'tiles', 'digits', '--json'], { GANTRY_HOME: gh });
+  const rep = JSON.parse(tiles.stdout);
+  assert.deepEqual(rep.shape, [12, 12, 3]);
+  assert.equal(rep.samples, 60);
+  // Digits 1 and 2 are anomalous (40 of the 60 images), digit 0 normal.
+  assert.deepEqual(rep.labels, { normal: 20, anomalous: 40 });
+  const m = await runCli(['query', "SELECT value FROM final_metrics WHERE name = 'auc'", '--format', 'csv'], { GANTRY_HOME: gh });
+  assert.ok(Number(m.stdout.trim().split('\n')[1]) > 0.9, m.stdout);
+
+  // The default class protocol keeps every digit normal: the split has nothing to test against.
+  const asIs = { ...spec, name: 'digits2', base: { ...spec.base, filter: {} } };
+  const bad = await runCli(['run', await writeStudy(home, asIs, 'as-is.json')], { GANTRY_HOME: join(home, 'gh2') });
+  assert.equal(bad.code, 2, bad.stderr);
+  assert.match(bad.stderr, /0 anomalous test items.*filter\.classes/);
+});
