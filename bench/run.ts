@@ -6,6 +6,7 @@ import { benchTrainStep } from './train-step.js';
 import { benchPatches } from './patches.js';
 import { benchLoaders } from './loaders.js';
 import { benchBaselines } from './baselines.js';
+import { benchPipelineMemory } from './pipeline-memory.js';
 
 const BENCHES: [string, () => Promise<void>][] = [
   ['executor overhead', benchExecutorOverhead],
@@ -15,6 +16,7 @@ const BENCHES: [string, () => Promise<void>][] = [
   ['MTD decode + 32x32 patches vs numpy/PIL', async () => void (await benchPatches())],
   ['.mat and ENVI load MB/s vs numpy/scipy', benchLoaders],
   ['PCA over 300,000 streamed patches (peak RSS), kNN throughput', benchBaselines],
+  ['the item pipeline over 300,000 training patches: peak RSS', benchPipelineMemory],
 ];
 
 let crashed = 0;
