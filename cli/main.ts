@@ -113,6 +113,8 @@ withConnectionOptions(run).action(async (ref: string, o) => {
       const r = end.result;
       const outcomes = r.failures.map((f) => ({ status: f.status, error: f.error }));
       await printResults(cfg.catalogPath, study.trials.map((t) => t.id), r.done + r.alreadyDone, r.total, `${r.stepsRun} steps ran, ${r.stepsCached} cached`, outcomes);
+      // As under the embedded executor: bad data is bad input (exit 2), not a failed trial.
+      if (r.failures.length && r.failures.every((f) => f.badInput)) process.exitCode = EXIT.usage;
       if (r.cancelled) {
         process.stderr.write('the study was cancelled; run the same command again to resume\n');
         process.exitCode = EXIT.interrupted;

@@ -12,16 +12,13 @@ import { CancelledError, UserError, isUserError, oneLine } from '../core/errors.
 import { listRecords, readRecord, type StepRecord } from '../infra/ledger.js';
 import { explainNewStep } from './explain.js';
 import { studyWorkflow } from '../workflows/study.js';
-import { trialWorkflow } from '../workflows/trial.js';
+import { isDataStep, trialWorkflow } from '../workflows/trial.js';
 import type { ArtifactStore } from '../infra/store/store.js';
 import type { MetricPoint } from '../core/metrics.js';
 import { acquireLock } from './lock.js';
 import { runStepAttempt, stepRunner, type StepRunner } from './step-attempt.js';
 import { StepPool } from './step-pool.js';
 import { registerStudy, type PlannedTrial, type PreparedStudy } from './prepare.js';
-
-/** Steps that fit or use a model: the data steps are those before the first of them. */
-const MODEL_KINDS = new Set<string>(['train', 'score', 'evaluate']);
 
 export type ExecEvent =
   | { type: 'start'; study: string; trials: number; steps: number }
@@ -154,7 +151,7 @@ class Run {
     const seen = new Set<string>();
     for (const trial of this.study.trials) {
       for (const call of trial.steps) {
-        if (MODEL_KINDS.has(call.kind)) break;
+        if (!isDataStep(call.kind)) break;
         if (seen.has(call.key)) continue;
         seen.add(call.key);
         if (this.opts.signal?.aborted) return;

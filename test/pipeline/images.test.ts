@@ -92,6 +92,13 @@ test('an image folder runs end to end; a second seed shares scan, screen and ext
   // The 10 best-scored are all from anomalous images (the defects are strong).
   assert.ok(top.slice(0, 10).every((t) => String(t.rel).startsWith('anomalous/')), JSON.stringify(top.slice(0, 10)));
 
+  // The catalog is an index: rebuilt from the store alone, the lineage tables come back the same.
+  const lineageSql = `SELECT (SELECT count(*) FROM sample_sources), (SELECT count(*) FROM scored_samples), (SELECT count(*) FROM scores WHERE split IS NOT NULL), (SELECT string_agg(DISTINCT rel, ',' ORDER BY rel) FROM sample_sources)`;
+  const before = await query(home, lineageSql);
+  const rebuilt = await runCli(['catalog', 'rebuild'], { GANTRY_HOME: home });
+  assert.equal(rebuilt.code, 0, rebuilt.stderr);
+  assert.deepEqual(await query(home, lineageSql), before);
+
   const tiles = await runCli(['datasets', 'tiles', 'tex'], { GANTRY_HOME: home });
   assert.equal(tiles.code, 0, tiles.stderr);
   assert.match(tiles.stdout, /labels: normal \d+, anomalous \d+/);

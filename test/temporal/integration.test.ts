@@ -205,6 +205,27 @@ test('an image study (scan, screen, extract, split, PCA) runs on Temporal with t
   }
 });
 
+test('bad data on Temporal: every trial fails as bad input in its data step, and the CLI exits 2', { skip, timeout: TIMEOUT }, async () => {
+  const name = `it${TAG}-baddata`;
+  const spec = toyStudy({ name, base: { ...(toyStudy().base as object), filter: { bands: { start: 0, end: 99 } } }, grid: [{ set: { model: { kind: 'rx' } } }, { set: { 'split.maxTrain': 50, model: { kind: 'rx' } } }], seeds: [0] });
+  const d = await deployment('baddata');
+  try {
+    await d.worker();
+    const launch = await d.launch(await prepare(spec));
+    const result = await waitForStudy(d.conn, launch.workflowId, { intervalMs: 200 });
+    assert.ok(result, d.logs());
+    assert.equal(result.failed, 2, JSON.stringify(result));
+    assert.ok(result.failures.every((f) => f.badInput && /^filter: band selection \[0, 99\)/.test(f.error)), JSON.stringify(result.failures));
+    const file = await writeStudy(d.home, { ...spec, name: `${name}-cli` });
+    const cli = await runCli(['run', file, '--executor', 'temporal'], d.env());
+    assert.equal(cli.code, 2, cli.stdout + cli.stderr);
+    assert.match(cli.stderr, /band selection \[0, 99\) does not fit a cube of 6 bands/);
+    d.passed();
+  } finally {
+    await d.close();
+  }
+});
+
 test('a plan too large to travel inline goes through the store and is read in pages of 100 trials; 130 trials in windows of 120 (continue-as-new); no trial twice', { skip, timeout: TIMEOUT }, async () => {
   const name = `it${TAG}-stored`;
   const n = 130;

@@ -229,12 +229,24 @@ export function countOutcome(state: RunState, o: TrialOutcome): void {
   else c.failed++;
   c.stepsRun += o.stepsRun;
   c.stepsCached += o.stepsCached;
-  if (o.status !== 'done' && state.failures.length < MAX_FAILURES_KEPT) state.failures.push({ trialId: o.trialId, status: o.status, error: o.error ?? o.status });
+  if (o.status !== 'done' && state.failures.length < MAX_FAILURES_KEPT) state.failures.push({ trialId: o.trialId, status: o.status, error: o.error ?? o.status, ...(o.badInput ? { badInput: true } : {}) });
 }
 
 /** Trials of the launch not yet finished (pending or running), from the counters. */
 export function remainingTrials(input: StudyInput, counters: StudyCounters): number {
   return Math.max(0, input.total - input.alreadyDone - counters.done - counters.failed - counters.interrupted);
+}
+
+/** The innermost application failure type of a Temporal failure chain ('UserError' for bad input), if any. */
+export function failureType(e: unknown): string | undefined {
+  let cur: unknown = e;
+  let type: string | undefined;
+  for (let depth = 0; cur && depth < 8; depth++) {
+    const t = (cur as { type?: unknown }).type;
+    if (typeof t === 'string' && t) type = t;
+    cur = (cur as { cause?: unknown }).cause;
+  }
+  return type;
 }
 
 /** The innermost message of a Temporal failure chain (ActivityFailure → ApplicationFailure → …), one line. */

@@ -93,7 +93,7 @@ export async function gantryStudy(input: StudyInput): Promise<StudyResult> {
     busyTries.delete(o.trialId);
     const doomed = sched?.finished(o.trialId, o.status === 'done', o.failedKey) ?? [];
     // Trials that need the step that just failed for good fail with it, without running it again.
-    const outcomes = [o, ...doomed.map((t): TrialOutcome => ({ trialId: t.id, status: 'failed', error: o.error, metrics: {}, stepsRun: 0, stepsCached: 0 }))];
+    const outcomes = [o, ...doomed.map((t): TrialOutcome => ({ trialId: t.id, status: 'failed', error: o.error, metrics: {}, stepsRun: 0, stepsCached: 0, ...(o.badInput ? { badInput: true } : {}) }))];
     for (const x of outcomes) {
       countOutcome(state, x);
       toRecord.push(x.trialId);

@@ -11,10 +11,10 @@ import {
   ApplicationFailure, CancellationScope, CancelledFailure, getExternalWorkflowHandle, isCancellation, log, proxyActivities, setHandler, workflowInfo,
 } from '@temporalio/workflow';
 import type { StepKind } from '../../experiments/plan.js';
-import { trialWorkflow } from '../trial.js';
+import { isDataStep, trialWorkflow } from '../trial.js';
 import { stepDoneSignal, trialProgressQuery } from './messages.js';
 import { activityClass, activityOptions, tuningFor } from './options.js';
-import { failureMessage } from './scheduler.js';
+import { failureMessage, failureType } from './scheduler.js';
 import type { ActivityClass, GantryActivities, TrialInput, TrialOutcome, TrialProgressInfo } from './types.js';
 
 export async function gantryTrial(input: TrialInput): Promise<TrialOutcome> {
@@ -64,9 +64,11 @@ export async function gantryTrial(input: TrialInput): Promise<TrialOutcome> {
   const failedKind = r.ok ? undefined : input.steps[r.failedAt!]?.kind;
   const error = r.ok ? null : cancelled ? `${failedKind ?? 'trial'}: interrupted` : `${failedKind}: ${failureMessage(r.error)}`;
 
+  const badInput = status === 'failed' && isDataStep(failedKind!) && failureType(r.error) === 'UserError';
   const outcome: TrialOutcome = {
     trialId, status, error, metrics: r.metrics, stepsRun, stepsCached: progress.stepsCached,
     ...(status === 'failed' ? { failedKey: input.steps[r.failedAt!].key } : {}),
+    ...(badInput ? { badInput: true } : {}),
   };
   if (status === 'interrupted') throw new CancelledFailure(`trial ${trialId} interrupted at ${failedKind ?? 'a step'}`);
   if (status === 'failed') {

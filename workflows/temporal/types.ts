@@ -77,6 +77,8 @@ export interface TrialFailure {
   trialId: string;
   status: 'failed' | 'interrupted';
   error: string;
+  /** It failed on bad input in a data step: the dataset is at fault, not the trial. */
+  badInput?: boolean;
 }
 
 /** State a study run hands to the next one when it continues as new. */
@@ -155,6 +157,8 @@ export interface TrialOutcome {
   error: string | null;
   /** The key of the step that failed for good (absent when done or interrupted). */
   failedKey?: string;
+  /** The failure was bad input (a UserError) in a data step. */
+  badInput?: boolean;
   metrics: Record<string, number>;
   stepsRun: number;
   stepsCached: number;
