@@ -62,6 +62,6 @@ export async function itemPixels(list: ItemList, item: Item, root: string | unde
   }
   const image = await decodeImage(await verifiedFile(root, item.rel, item.sha256), { channels: list.channels }, item.rel);
   if (!item.mask) return { image };
-  const mask = await decodeMask(await verifiedFile(root, item.mask, item.maskSha256 ?? ''), { width: image.width, height: image.height }, item.mask);
+  const mask = await decodeMask(await verifiedFile(root, item.mask, item.maskSha256 ?? ''), { width: image.width, height: image.height }, item.mask, list.maskThreshold);
   return { image, mask };
 }

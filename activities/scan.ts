@@ -42,7 +42,7 @@ export const scan = defineStep('scan', { params: scanParams, output: scanOutput 
       const t = syntheticTexture(params, i);
       items.push({ rel: t.id, sha256: createHash('sha256').update(t.image.data).digest('hex'), cls: t.cls, anomalous: t.anomalous, meta: { index: String(i) }, width: t.image.width, height: t.image.height });
     }
-    list = { version: 1, source: { kind: 'synthetic-textures', spec: params }, channels: 'keep', items, removed: [], notes: [] };
+    list = { version: 1, source: { kind: 'synthetic-textures', spec: params }, channels: 'keep', maskThreshold: 0.5, items, removed: [], notes: [] };
   } else if (params.kind === 'mnist' || params.kind === 'cifar10') {
     const root = ctx.locator.path;
     const items: Item[] = [];
@@ -56,7 +56,7 @@ export const scan = defineStep('scan', { params: scanParams, output: scanOutput 
         items.push({ rel: `${part}/${String(i).padStart(width, '0')}`, sha256: createHash('sha256').update(arrayImage(a, i)).digest('hex'), cls, anomalous: false, given: part, meta: { part, index: String(i) }, width: a.cols, height: a.rows });
       }
     }
-    list = { version: 1, source: { kind: 'arrays', format: params.kind }, channels: 'keep', items, removed: [], notes: [] };
+    list = { version: 1, source: { kind: 'arrays', format: params.kind }, channels: 'keep', maskThreshold: 0.5, items, removed: [], notes: [] };
   } else {
     const root = ctx.locator.path;
     const scanned = await scanImages(root, params.layout === 'auto' ? undefined : params.layout, params.category ? { category: params.category } : {});
@@ -86,7 +86,7 @@ export const scan = defineStep('scan', { params: scanParams, output: scanOutput 
       ctx.progress(i + 1, found.length);
     }
     if (items.length === 0) throw new UserError(`${root}: no usable images (${removed.length} problem${removed.length === 1 ? '' : 's'}${removed[0] ? `, first: ${removed[0].rel}: ${removed[0].reason}` : ''})`);
-    list = { version: 1, source: { kind: 'folder', layout: scanned.layout }, channels: 'keep', items, removed, notes };
+    list = { version: 1, source: { kind: 'folder', layout: scanned.layout }, channels: 'keep', maskThreshold: params.maskThreshold ?? 0.5, items, removed, notes };
     problems = removed.length + notes.length;
   }
   await ctx.write('items.json', JSON.stringify(list));

@@ -76,7 +76,7 @@ export async function inspectDataset(path: string, opts: { layout?: Layout; prev
         channels.add(info.channels);
         depths.add(info.bitDepth);
         if (it.mask && it.anomalous) {
-          const m = await decodeMask(it.mask, { width: info.width, height: info.height }, it.mask);
+          const m = await decodeMask(it.mask, { width: info.width, height: info.height }, it.mask, 0.5);
           let on = 0;
           for (const v of m.data) on += v;
           c.coverage.push(on / m.data.length);

@@ -35,6 +35,8 @@ export const itemListSchema = z.object({
     z.object({ kind: z.literal('arrays'), format: z.enum(['mnist', 'cifar10']) }),
   ]),
   channels: z.enum(['keep', 'gray', 'rgb']).default('keep'),
+  /** Mask pixels above this fraction of white are anomalous. */
+  maskThreshold: z.number().min(0).max(1).default(0.5),
   items: z.array(itemSchema),
   removed: z.array(removalSchema).default([]),
   /** Problems that kept the item (a mask missing where masks are optional, a CSV row that matches nothing). */

@@ -73,6 +73,8 @@ export const imageFolderSpec = z
     channels: z.enum(['keep', 'gray', 'rgb']).optional(),
     /** A CSV of per-image metadata, joined by file name (for metadata filters). */
     metadata: z.object({ path: z.string().min(1), column: z.string().min(1).optional() }).strict().optional(),
+    /** A mask pixel is anomalous above this fraction of white (default 0.5: resampled masks hold grey borders; 0 = any nonzero). */
+    maskThreshold: z.number().min(0).max(1).optional(),
   })
   .strict();
 

@@ -252,13 +252,16 @@ export async function imageInfo(input: string | Uint8Array, what?: string): Prom
 }
 
 /**
- * A mask: a pixel is 1 where any colour channel is nonzero (alpha is ignored, so an opaque black
- * background stays 0). `expect` is the image's size; a mask of another size is a UserError.
+ * A mask: a pixel is 1 where any colour channel is above `threshold` × the format's maximum (0:
+ * any nonzero value; alpha is ignored, so an opaque black background stays 0). Resampled masks
+ * (MTD's hold every grey level along defect borders) want 0.5. `expect` is the image's size; a
+ * mask of another size is a UserError.
  */
 export async function decodeMask(
   input: string | Uint8Array,
   expect?: { width: number; height: number },
   what?: string,
+  threshold = 0,
 ): Promise<{ width: number; height: number; data: Uint8Array }> {
   const name = whatOf(input, what);
   const img = await decodeImage(input, { channels: 'keep' }, name);
@@ -271,9 +274,10 @@ export async function decodeMask(
   const out = new Uint8Array(n);
   const src = img.data;
   const ch = img.channels;
+  const cut = threshold * (img.bitDepth === 16 ? 65535 : 255);
   for (let i = 0, s = 0; i < n; i++, s += ch) {
     let on = 0;
-    for (let c = 0; c < ch; c++) if (src[s + c] !== 0) on = 1;
+    for (let c = 0; c < ch; c++) if (src[s + c] > cut) on = 1;
     out[i] = on;
   }
   return { width: img.width, height: img.height, data: out };

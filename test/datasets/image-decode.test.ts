@@ -412,3 +412,10 @@ test('damaged or wrong files are one-line ImageDecodeErrors that name the file',
     await rm(d, { recursive: true, force: true });
   }
 });
+
+test('decodeMask thresholds resampled masks: any nonzero by default, above a fraction of white on request', async () => {
+  const png = await sharp(Buffer.from([0, 1, 100, 128, 200, 255]), { raw: { width: 6, height: 1, channels: 1 } }).toColourspace('b-w').png().toBuffer();
+  assert.deepEqual([...(await decodeMask(png, undefined, 'm.png')).data], [0, 1, 1, 1, 1, 1]);
+  assert.deepEqual([...(await decodeMask(png, undefined, 'm.png', 0.5)).data], [0, 0, 0, 1, 1, 1]);
+  assert.deepEqual([...(await decodeMask(png, undefined, 'm.png', 0.9)).data], [0, 0, 0, 0, 0, 1]);
+});
