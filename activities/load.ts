@@ -1,11 +1,13 @@
 /**
  * load: read a hyperspectral dataset — synthetic, a MATLAB file (in any of the usual dimension
- * orders), an ENVI raster or a multiband TIFF — into a rows×cols×bands cube and a label map:
+ * orders), an ENVI raster or a multiband TIFF — or 2-D points (an n×1 cube of 2 bands) into a
+ * rows×cols×bands cube and a label map:
  * 0 background, 1 anomalous, 2 ambiguous (inside Eide's outer mask but not the inner one).
  */
 import { z } from 'zod';
 import { UserError } from '../core/errors.js';
-import { syntheticHsiSpec, matHsiSpec, enviHsiSpec, tiffHsiSpec } from '../experiments/spec.js';
+import { syntheticHsiSpec, syntheticPointsSpec, matHsiSpec, enviHsiSpec, tiffHsiSpec } from '../experiments/spec.js';
+import { gaussianModes, POINT_PRESETS, syntheticPoints } from '../datasets/synthetic-points.js';
 import { syntheticHsi } from '../datasets/synthetic-hsi.js';
 import { readMatFile, toRowMajorCube, cubeFromMat, type MatVariable } from '../datasets/mat.js';
 import { readEnvi } from '../datasets/envi.js';
@@ -18,6 +20,7 @@ import { defineStep } from './context.js';
 const labelParams = z.object({ variable: z.string(), sha256: z.string(), outerSha256: z.string().optional() });
 const loadParams = z.discriminatedUnion('kind', [
   syntheticHsiSpec,
+  syntheticPointsSpec,
   matHsiSpec.omit({ path: true }).extend({ sha256: z.string() }),
   enviHsiSpec.omit({ path: true, labels: true }).extend({ sha256: z.string(), labels: labelParams }),
   tiffHsiSpec.omit({ path: true, labels: true }).extend({ sha256: z.string(), labels: labelParams }),
@@ -33,6 +36,11 @@ export const load = defineStep('load', { params: loadParams, output: loadOutput 
     const s = syntheticHsi(params);
     cube = { rows: s.rows, cols: s.cols, bands: s.bands, data: s.data };
     mask = s.mask;
+  } else if (params.kind === 'synthetic-points') {
+    const modes = typeof params.modes === 'string' ? POINT_PRESETS[params.modes]() : gaussianModes(params.modes.k, { radius: params.modes.radius, std: params.modes.std });
+    const p = syntheticPoints({ n: params.n, modes, anomalyFraction: params.anomalyFraction, outliers: { kind: params.outliers }, seed: params.seed });
+    cube = { rows: p.n, cols: 1, bands: 2, data: p.points };
+    mask = p.labels;
   } else if (params.kind === 'mat') {
     const vars = await readMatFile(path);
     const names = [...vars.keys()].join(', ') || 'none';

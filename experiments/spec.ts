@@ -40,6 +40,22 @@ export const matHsiSpec = z
   })
   .strict();
 
+/**
+ * Seeded 2-D points for the boundary-generation study (Dionelis 2019): a Gaussian mixture of
+ * normal points (a preset, or `k` modes on a circle) and anomalies from an outlier distribution.
+ * They travel as an n×1 "cube" of 2 bands, so pixel tiling gives [n, 2] samples.
+ */
+export const syntheticPointsSpec = z
+  .object({
+    kind: z.literal('synthetic-points'),
+    n: int(2).default(1024),
+    modes: z.union([z.enum(['unimodal', 'bimodal']), z.object({ k: int(1), radius: z.number().positive().default(2), std: z.number().positive().default(0.35) }).strict()]).default('bimodal'),
+    anomalyFraction: z.number().min(0).lt(1).default(0.1),
+    outliers: z.enum(['box', 'shell']).default('box'),
+    seed: int().default(0),
+  })
+  .strict();
+
 /** A label map in a file of its own: a .mat variable, a mask image (nonzero = anomalous), or a one-band ENVI/TIFF raster. */
 const labelFileSpec = z
   .object({
@@ -57,8 +73,8 @@ export const enviHsiSpec = z.object({ kind: z.literal('envi'), path: z.string().
 export const tiffHsiSpec = z.object({ kind: z.literal('tiff'), path: z.string().min(1), labels: labelFileSpec }).strict();
 
 /** Datasets that are one hyperspectral cube with a label map: loaded, band-filtered, tiled into pixels or windows. */
-export const cubeDatasetSpec = z.discriminatedUnion('kind', [syntheticHsiSpec, matHsiSpec, enviHsiSpec, tiffHsiSpec]);
-export const CUBE_DATASET_KINDS = ['synthetic-hsi', 'mat', 'envi', 'tiff'] as const;
+export const cubeDatasetSpec = z.discriminatedUnion('kind', [syntheticHsiSpec, matHsiSpec, enviHsiSpec, tiffHsiSpec, syntheticPointsSpec]);
+export const CUBE_DATASET_KINDS = ['synthetic-hsi', 'mat', 'envi', 'tiff', 'synthetic-points'] as const;
 
 /** Image folders in a known layout (Magnetic Tile Defects, MVTec-AD, COIL-100, normal/ + anomalous/). */
 export const imageFolderSpec = z
@@ -109,7 +125,7 @@ export const cifar10Spec = imageArraySpec('cifar10');
 export const itemDatasetSpec = z.discriminatedUnion('kind', [imageFolderSpec, syntheticTexturesSpec, mnistSpec, cifar10Spec]);
 export const ITEM_DATASET_KINDS = ['images', 'synthetic-textures', 'mnist', 'cifar10'] as const;
 
-export const datasetSpec = z.discriminatedUnion('kind', [syntheticHsiSpec, matHsiSpec, enviHsiSpec, tiffHsiSpec, imageFolderSpec, syntheticTexturesSpec, mnistSpec, cifar10Spec]);
+export const datasetSpec = z.discriminatedUnion('kind', [syntheticHsiSpec, matHsiSpec, enviHsiSpec, tiffHsiSpec, syntheticPointsSpec, imageFolderSpec, syntheticTexturesSpec, mnistSpec, cifar10Spec]);
 
 /** Band range [start, end) with a step; `end` defaults to all bands. */
 const bandSelection = z

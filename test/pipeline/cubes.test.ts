@@ -134,3 +134,21 @@ test('value filters: a noisy band is found and dropped, sqrt and per-band standa
   assert.deepEqual(filter?.output?.noisyBands, [bands], JSON.stringify(filter?.output));
   assert.equal(filter?.output?.bands, bands);
 });
+
+test('2-D points (the boundary study) travel as an n×1 cube of 2 bands: [n, 2] samples, kNN separates the outliers', async () => {
+  const home = await tempHome();
+  const study = {
+    name: 'points',
+    base: { dataset: { kind: 'synthetic-points', n: 600, modes: 'bimodal', anomalyFraction: 0.1, seed: 3 }, filter: { normalize: 'none' }, model: { kind: 'knn', k: 5 } },
+  };
+  const gh = join(home, 'gh');
+  const r = await runCli(['run', await writeStudy(home, study)], { GANTRY_HOME: gh });
+  assert.equal(r.code, 0, r.stderr);
+  const { listRecords } = await import('../../infra/ledger.js');
+  const { LocalStore } = await import('../../infra/store/local.js');
+  const recs = await listRecords(new LocalStore(join(gh, 'store')));
+  const tile = recs.find((x) => x.kind === 'tile');
+  assert.deepEqual([tile?.output?.n, tile?.output?.dim, tile?.output?.train], [600, 2, 540]);
+  const q = await runCli(['query', "SELECT value FROM final_metrics WHERE name = 'auc'", '--format', 'csv'], { GANTRY_HOME: gh });
+  assert.ok(Number(q.stdout.trim().split('\n')[1]) > 0.95, q.stdout);
+});
