@@ -245,3 +245,36 @@ test('MNIST idx files as an item dataset: one-class protocol, whole images, chan
   assert.equal(bad.code, 2, bad.stderr);
   assert.match(bad.stderr, /0 anomalous test items.*filter\.classes/);
 });
+
+test('CIFAR-10 binary batches as an item dataset: the test batch alone, colour kept, one-class', async () => {
+  const home = await tempHome();
+  const dir = join(home, 'cifar');
+  await mkdir(dir, { recursive: true });
+  const n = 40;
+  const rec = Buffer.alloc(n * 3073);
+  for (let k = 0; k < n; k++) {
+    const cls = k % 2; // 0 'airplane': bluish, 1 'automobile': reddish
+    rec[k * 3073] = cls;
+    for (let c = 0; c < 3; c++) for (let p = 0; p < 1024; p++) rec[k * 3073 + 1 + c * 1024 + p] = (cls === 0 ? [40, 60, 200] : [200, 40, 40])[c] + ((k * 13 + p * 7) % 30);
+  }
+  await writeFile(join(dir, 'test_batch.bin'), rec);
+  await writeFile(join(dir, 'batches.meta.txt'), 'airplane\nautomobile\nbird\ncat\ndeer\ndog\nfrog\nhorse\nship\ntruck\n');
+  const spec = {
+    name: 'cifar',
+    base: {
+      dataset: { kind: 'cifar10', path: 'cifar', parts: 'test' },
+      filter: { classes: { kind: 'one-class', normal: 'airplane' } },
+      tiling: { kind: 'whole' },
+      split: { protocol: 'fractions', normal: [0.6, 0.2, 0.2], anomalous: [0, 0.5, 0.5] },
+      model: { kind: 'pca', components: 2 },
+    },
+  };
+  const gh = join(home, 'gh');
+  const r = await runCli(['run', await writeStudy(home, spec)], { GANTRY_HOME: gh });
+  assert.equal(r.code, 0, r.stderr);
+  const tiles = JSON.parse((await runCli(['datasets', 'tiles', 'cifar', '--json'], { GANTRY_HOME: gh })).stdout);
+  assert.deepEqual(tiles.shape, [32, 32, 3]);
+  assert.deepEqual(tiles.labels, { normal: 20, anomalous: 20 });
+  const classes = await query(gh, 'SELECT DISTINCT class FROM sample_sources ORDER BY class');
+  assert.deepEqual(classes.map((c) => c.class), ['airplane', 'automobile']);
+});
