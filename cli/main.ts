@@ -273,7 +273,7 @@ withConnectionOptions(worker).action(async (o) => {
 
 program
   .command('query')
-  .description('run read-only SQL on the catalog (tables: studies, trials, params, metrics, steps, trial_steps, lineage, artifacts, scores; views: final_metrics, trial_summary, cell_summary)')
+  .description('run read-only SQL on the catalog (tables: studies, trials, params, metrics, steps, trial_steps, lineage, artifacts, scores, removed_items, sample_sources; views: final_metrics, trial_summary, cell_summary, scored_samples)')
   .argument('<sql>', 'the SQL statement')
   .addOption(new Option('-f, --format <format>', 'output format').choices(['table', 'csv', 'json']).default('table'))
   .action(async (sql: string, o: { format: Format }) => {

@@ -12,7 +12,8 @@ import { splitModelParams } from '../models/params.js';
 // evaluate 2: secondary score sets' metrics are named `<set>/<metric>` (was `<set>.<metric>`).
 // Cubes: load → filter → tile → train → score → evaluate. Items (images): scan → screen → extract
 // → split → train → score → evaluate. Each kind is one module in activities/, registered there.
-export const STEP_VERSIONS = { load: 1, filter: 1, tile: 1, scan: 1, screen: 1, extract: 1, split: 1, train: 1, score: 1, evaluate: 2 } as const;
+// extract 2: mask pixels count as anomalous above dataset.maskThreshold (default half of white), not when nonzero.
+export const STEP_VERSIONS = { load: 1, filter: 1, tile: 1, scan: 1, screen: 1, extract: 2, split: 1, train: 1, score: 1, evaluate: 2 } as const;
 export type StepKind = keyof typeof STEP_VERSIONS;
 export const STEP_KINDS = Object.keys(STEP_VERSIONS) as StepKind[];
 

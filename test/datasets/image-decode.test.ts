@@ -8,6 +8,7 @@ import path from 'node:path';
 import sharp from 'sharp';
 import { decodeImage, decodeMask, imageInfo, ImageDecodeError, type DecodeOptions } from '../../datasets/images/decode.js';
 import { isUserError, oneLine } from '../../core/errors.js';
+import { PY, pythonMissing } from './reference.js';
 
 /**
  * Fixtures come from an independent writer: Debian's Python with numpy and PIL (not the pyenv
@@ -15,7 +16,6 @@ import { isUserError, oneLine } from '../../core/errors.js';
  * numpy; BMP variants PIL cannot write (top-down, bit fields, 16-bit, 4-bit, OS/2 header) are
  * packed by hand with struct. JPEG's expectation is PIL's own decode, compared with a tolerance.
  */
-const PY = '/usr/bin/python3';
 
 const FIXTURES_PY = String.raw`
 import json, os, struct, sys, zlib
@@ -177,16 +177,8 @@ let noPython = '';
 
 before(async () => {
   dir = await mkdtemp(path.join(tmpdir(), 'gantry-image-decode-'));
-  if (!existsSync(PY)) {
-    noPython = `${PY} not found (the fixtures need Debian's python3 with numpy and PIL)`;
-    return;
-  }
-  try {
-    execFileSync(PY, ['-c', 'import numpy, PIL'], { stdio: 'pipe' });
-  } catch {
-    noPython = `${PY} lacks numpy or PIL (apt-get install python3-numpy python3-pil)`;
-    return;
-  }
+  noPython = pythonMissing(['numpy', 'PIL']) ?? '';
+  if (noPython) return;
   execFileSync(PY, ['-c', FIXTURES_PY, dir], { stdio: 'pipe' });
   fixtures = JSON.parse(readFileSync(path.join(dir, 'manifest.json'), 'utf8')) as Fixture[];
 });

@@ -5,6 +5,7 @@ import { existsSync } from 'node:fs';
 import { laplacianVariance, perceptualHash, hammingDistance, findNearDuplicates, type Pixels } from '../../datasets/image-quality.js';
 import { Prng } from '../../datasets/prng.js';
 import { isUserError } from '../../core/errors.js';
+import { PY, pythonMissing } from './reference.js';
 
 const gray = (width: number, height: number, f: (x: number, y: number) => number): Pixels => {
   const data = new Uint8Array(width * height);
@@ -76,8 +77,9 @@ test('laplacianVariance: a single bright pixel in 5×5, by hand', () => {
 });
 
 test('laplacianVariance matches scipy.ndimage.laplace on interior pixels (uint16, 3 channels)', (t) => {
-  const py = '/usr/bin/python3';
-  if (!existsSync(py)) return t.skip(`${py} not found`);
+  const py = PY;
+  const missing = pythonMissing(['numpy', 'scipy']);
+  if (missing) return t.skip(missing);
   const r = new Prng(11);
   const w = 7;
   const h = 6;

@@ -9,15 +9,24 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { isUserError } from '../../core/errors.js';
+import { liveRequired } from '../live/servers.js';
 
 /** Debian's python3 (not a pyenv shim on PATH): the one with numpy 1.24, scipy 1.10 and PIL 9.4 from apt. */
 export const PY = '/usr/bin/python3';
 
-/** Why the reference writer cannot run (a reason for t.skip), or null when it can. */
+/**
+ * Why the reference writer cannot run (a reason for t.skip), or null when it can. With
+ * GANTRY_LIVE=require (CI, which provisions it) a missing writer is a failure, not a skip.
+ */
 export function pythonMissing(mods: string[]): string | null {
-  if (!existsSync(PY)) return `${PY} not found (Debian's python3 with ${mods.join(', ')} writes the reference files; apt-get install -y python3-numpy python3-scipy python3-pil)`;
-  const r = spawnSync(PY, ['-c', `import ${mods.join(', ')}`], { encoding: 'utf8' });
-  return r.status === 0 ? null : `${PY} cannot import ${mods.join(', ')}: ${r.stderr.trim().split('\n').pop()}`;
+  let why: string | null = null;
+  if (!existsSync(PY)) why = `${PY} not found (Debian's python3 with ${mods.join(', ')} writes the reference files; node scripts/live-servers.mjs provision --only numpy)`;
+  else {
+    const r = spawnSync(PY, ['-c', `import ${mods.join(', ')}`], { encoding: 'utf8' });
+    if (r.status !== 0) why = `${PY} cannot import ${mods.join(', ')}: ${r.stderr.trim().split('\n').pop()}`;
+  }
+  if (why && liveRequired()) throw new Error(`${why}; GANTRY_LIVE=require wants the round-trip tests to run`);
+  return why;
 }
 
 /** Run python code in `cwd`; its stdout. */

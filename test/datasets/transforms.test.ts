@@ -6,9 +6,9 @@ import { augment, centreCrop, flip, maskRegion, resizeBilinear, rotate90, stackC
 import type { Pixels } from '../../datasets/patches.js';
 import { Prng } from '../../datasets/prng.js';
 import { UserError } from '../../core/errors.js';
+import { PY, pythonMissing } from './reference.js';
 
-// Debian's python (numpy 1.24, PIL 9.4), not whatever python3 is first on PATH.
-const PYTHON = '/usr/bin/python3';
+const PYTHON = PY;
 
 const PIL_SCRIPT = `
 import sys, json
@@ -25,13 +25,7 @@ for c in json.load(sys.stdin):
 print(json.dumps(out))
 `;
 
-function pilSkipReason(): string | false {
-  if (!existsSync(PYTHON)) return `${PYTHON} not found (Debian's python3 with numpy and PIL)`;
-  const r = spawnSync(PYTHON, ['-c', 'import numpy, PIL'], { encoding: 'utf8' });
-  if (r.status !== 0) return `${PYTHON} lacks numpy or PIL: ${(r.stderr || '').trim().split('\n').pop()}`;
-  return false;
-}
-const pilSkip = pilSkipReason();
+const pilSkip = pythonMissing(['numpy', 'PIL']) ?? false;
 
 interface Case { w: number; h: number; ch: number; ow: number; oh: number; data: number[] }
 
