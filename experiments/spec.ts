@@ -305,7 +305,7 @@ export const profileSpec = z
     description: z.string().optional(),
     /** Dotted-path overrides of the base config, e.g. {'model.iterations': 200}. */
     set: z.record(z.string().min(1), z.unknown()).optional(),
-    grid: z.array(gridBlockSpec).optional(),
+    grid: z.array(gridBlockSpec).min(1, 'an empty grid has no trials: give at least one block ({} runs the base config)').optional(),
     seeds: z.array(int()).min(1).optional(),
   })
   .strict();
@@ -318,7 +318,7 @@ export const studySpecSchema = z
     version: int(1).default(1),
     /** The config every trial starts from (seed excluded). Validated in full per trial. */
     base: z.record(z.string(), z.unknown()),
-    grid: z.array(gridBlockSpec).default([{}]),
+    grid: z.array(gridBlockSpec).min(1, 'an empty grid has no trials: give at least one block ({} runs the base config)').default([{}]),
     seeds: z.array(int()).min(1).default([0]),
     profiles: z.record(z.string().regex(/^[a-z0-9_-]+$/), profileSpec).default({}),
     defaultProfile: z.string().optional(),

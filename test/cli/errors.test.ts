@@ -107,3 +107,11 @@ test('query is read-only and reports SQL errors in one line', async () => {
   assert.equal(n.stdout.trim(), 'n\n1');
   assert.deepEqual((await readdir(home)).filter((f) => f.startsWith('.tmp')), []);
 });
+
+test('an empty grid is refused before any work (it would run nothing and say done)', async () => {
+  const home = await tempHome();
+  const r = await runCli(['run', await writeStudy(home, { ...rxOnly({}), grid: [] })], { GANTRY_HOME: home });
+  assert.equal(r.code, 2, r.stderr);
+  assert.match(r.stderr, /grid: an empty grid has no trials/);
+  assert.ok(!existsSync(join(home, 'store')), 'no study record written');
+});
