@@ -100,8 +100,8 @@ function planCube(cfg: CubeTrialConfig, ctx: PlanContext, add: Add): void {
   const { params: loadParams, locator } = located(cfg.dataset as unknown as Record<string, unknown>, ctx);
   const load = add('load', loadParams, {}, locator);
   const filter = add('filter', { ...cfg.filter }, { data: load });
-  // The seed matters to tiling only when it subsamples the training set.
-  const tileSeed = cfg.split.maxTrain > 0 ? cfg.seed : 0;
+  // The seed matters to tiling only when it subsamples or splits the training set.
+  const tileSeed = cfg.split.maxTrain > 0 || cfg.split.validation !== undefined ? cfg.seed : 0;
   const tile = add('tile', { tiling: cfg.tiling, split: cfg.split, seed: tileSeed }, { data: filter });
   const { train: trainParams, score: scoreParams } = splitModelParams(cfg.model);
   const train = add('train', { model: trainParams, seed: cfg.seed }, { tiles: tile });

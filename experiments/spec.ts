@@ -156,6 +156,8 @@ export const splitSpec = z
     train: z.enum(['background', 'all']).default('background'),
     /** Cap on training samples, drawn at random with the trial's seed; 0 = no cap. */
     maxTrain: int().default(0),
+    /** Hold out this fraction of the training pixels as validation, drawn with the trial's seed (Eide: 0.2, his 80/20 background split). */
+    validation: z.number().gt(0).lt(1).optional(),
   })
   .strict();
 

@@ -152,3 +152,34 @@ test('2-D points (the boundary study) travel as an n×1 cube of 2 bands: [n, 2] 
   const q = await runCli(['query', "SELECT value FROM final_metrics WHERE name = 'auc'", '--format', 'csv'], { GANTRY_HOME: gh });
   assert.ok(Number(q.stdout.trim().split('\n')[1]) > 0.95, q.stdout);
 });
+
+test("Eide's 80/20 background split: split.validation holds pixels out of training, per seed, disjoint", async () => {
+  const home = await tempHome();
+  await writeFile(join(home, 'v.mat'), matFile([{ name: 'data', dims: [rows, cols, bands], data: columnMajor([rows, cols, bands], ([r, c, b]) => at(r, c, b)) }, { name: 'map', dims: [rows, cols], data: labels }]));
+  const study = { name: 'val', base: { dataset: { kind: 'mat', path: 'v.mat' }, split: { validation: 0.2 }, model: { kind: 'wgan-gp', iterations: 2, hidden: 8, batchSize: 16, criticIters: 1, scoreRestarts: 1, scoreIterations: 2, logEvery: 1 } }, seeds: [0, 1] };
+  const gh = join(home, 'gh');
+  const r = await runCli(['run', await writeStudy(home, study)], { GANTRY_HOME: gh });
+  assert.equal(r.code, 0, r.stderr);
+  const { listRecords } = await import('../../infra/ledger.js');
+  const { LocalStore } = await import('../../infra/store/local.js');
+  const { getVerified } = await import('../../infra/store/store.js');
+  const { decodeNd } = await import('../../datasets/tensor-file.js');
+  const store = new LocalStore(join(gh, 'store'));
+  const tiles = (await listRecords(store)).filter((x) => x.kind === 'tile');
+  assert.equal(tiles.length, 2, 'one split per seed');
+  const background = rows * cols - scene.mask.reduce((a, b) => a + b, 0);
+  const vals: string[] = [];
+  for (const t of tiles) {
+    const train = decodeNd(await getVerified(store, t.artifacts['train-index'])).data as Int32Array;
+    const val = decodeNd(await getVerified(store, t.artifacts['val-index'])).data as Int32Array;
+    assert.equal(val.length, Math.floor(background * 0.2));
+    assert.equal(train.length + val.length, background);
+    const inTrain = new Set(train);
+    assert.ok([...val].every((i) => !inTrain.has(i) && scene.mask[i] === 0), 'validation pixels are background, never trained on');
+    assert.equal(t.output?.validation, val.length);
+    vals.push([...val].join(','));
+  }
+  assert.notEqual(vals[0], vals[1], 'the split is re-drawn per seed');
+  const trains = (await listRecords(store)).filter((x) => x.kind === 'train');
+  assert.ok(trains.every((x) => x.output?.trainSamples === background - Math.floor(background * 0.2)));
+});
