@@ -307,8 +307,14 @@ async function withLockRetry<T>(path: string, open: () => Promise<T>, waitMs = 1
     try {
       return await open();
     } catch (e) {
-      if (!/lock/i.test(String(e)) || Date.now() > deadline) {
-        if (/lock/i.test(String(e))) throw new UserError(`catalog ${path} is locked by another process`, { hint: 'wait for it to finish, then retry' });
+      const msg = String(e);
+      // "\block" so that a corrupt file's "block …" is not taken for a lock held elsewhere.
+      const locked = /\block\b/i.test(msg);
+      if (!locked || Date.now() > deadline) {
+        if (locked) throw new UserError(`catalog ${path} is locked by another process`, { hint: 'wait for it to finish, then retry' });
+        if (/corrupt|not a valid duckdb|invalid database/i.test(msg)) {
+          throw new UserError(`catalog ${path} is corrupt (${msg.split('\n')[0].slice(0, 160)})`, { hint: "the store holds everything: move the file away and run 'gantry catalog rebuild'" });
+        }
         throw e;
       }
       await new Promise((r) => setTimeout(r, delay));

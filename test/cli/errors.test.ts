@@ -2,7 +2,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { join } from 'node:path';
-import { writeFile, mkdir, readdir } from 'node:fs/promises';
+import { writeFile, mkdir, readdir, readFile } from 'node:fs/promises';
 import { existsSync } from 'node:fs';
 import { matFile, runCli, tempHome, toyStudy, writeStudy } from '../helpers.js';
 import { listRecords } from '../../infra/ledger.js';
@@ -114,4 +114,24 @@ test('an empty grid is refused before any work (it would run nothing and say don
   assert.equal(r.code, 2, r.stderr);
   assert.match(r.stderr, /grid: an empty grid has no trials/);
   assert.ok(!existsSync(join(home, 'store')), 'no study record written');
+});
+
+test('a corrupt catalog is named as corrupt at once (not as locked after a wait), and rebuild recovers it from the store', async () => {
+  const home = await tempHome();
+  const ok = await runCli(['run', await writeStudy(home, rxOnly({}))], { GANTRY_HOME: home });
+  assert.equal(ok.code, 0, ok.stderr);
+  const path = join(home, 'catalog.duckdb');
+  const bytes = await readFile(path);
+  for (let i = 0; i < bytes.length; i += 97) bytes[i] ^= 0xff;
+  await writeFile(path, bytes);
+  const t0 = Date.now();
+  const q = await runCli(['query', 'SELECT count(*) FROM trials'], { GANTRY_HOME: home });
+  assert.equal(q.code, 2, q.stderr);
+  assert.match(q.stderr, /catalog .* is corrupt .*gantry catalog rebuild/);
+  assert.doesNotMatch(q.stderr, /locked/);
+  assert.ok(Date.now() - t0 < 10_000, 'no lock wait');
+  const rebuilt = await runCli(['catalog', 'rebuild'], { GANTRY_HOME: home });
+  assert.equal(rebuilt.code, 0, rebuilt.stderr);
+  const n = await runCli(['query', 'SELECT count(*) AS n FROM trials', '--format', 'csv'], { GANTRY_HOME: home });
+  assert.equal(n.stdout.trim(), 'n\n1');
 });
