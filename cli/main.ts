@@ -280,7 +280,8 @@ program
     const cfg = loadConfig();
     const cat = await Catalog.openReadOnly(cfg.catalogPath);
     try {
-      const r = await cat.query(sql).catch((e) => {
+      const r = await cat.userQuery(sql).catch((e) => {
+        if (isUserError(e)) throw e;
         throw new UserError(`query failed: ${String((e as Error).message).split('\n')[0]}`);
       });
       process.stdout.write(render(o.format, r.columns, r.rows) + '\n');

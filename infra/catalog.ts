@@ -6,7 +6,7 @@
  */
 import { mkdir, rm } from 'node:fs/promises';
 import { dirname } from 'node:path';
-import { DuckDBInstance, DuckDBTimestampValue, type DuckDBConnection, type DuckDBAppender } from '@duckdb/node-api';
+import { DuckDBInstance, DuckDBTimestampValue, StatementType, type DuckDBConnection, type DuckDBAppender } from '@duckdb/node-api';
 import { UserError } from '../core/errors.js';
 
 // 2: scores.split; removed_items, sample_sources and the scored_samples view (item datasets). Additive: version-1 catalogs migrate in place.
@@ -288,6 +288,29 @@ export class Catalog {
     const reader = await this.conn.runAndReadAll(sql);
     return { columns: reader.columnNames(), rows: reader.getRowsJS() as unknown[][] };
   }
+
+  /**
+   * A user's SQL (`gantry query`): one SELECT (or EXPLAIN) and nothing else. The connection
+   * cannot touch files or the network (no COPY … TO, read_csv('/etc/passwd'), INSTALL, ATTACH)
+   * and its settings are locked, so the read-only path really only reads the catalog.
+   */
+  async userQuery(sql: string): Promise<{ columns: string[]; rows: unknown[][] }> {
+    if (!this.sandboxed) {
+      await this.conn.run('SET enable_external_access = false');
+      await this.conn.run('SET lock_configuration = true');
+      this.sandboxed = true;
+    }
+    const statements = await this.conn.extractStatements(sql);
+    if (statements.count !== 1) throw new UserError(`gantry query runs one statement, got ${statements.count}`);
+    const prepared = await statements.prepare(0);
+    const type = prepared.statementType;
+    if (type !== StatementType.SELECT && type !== StatementType.EXPLAIN) {
+      throw new UserError(`gantry query only reads: ${StatementType[type] ?? 'this'} statements are refused on the read-only catalog`, { hint: 'write a SELECT' });
+    }
+    const reader = await prepared.runAndReadAll();
+    return { columns: reader.columnNames(), rows: reader.getRowsJS() as unknown[][] };
+  }
+  private sandboxed = false;
 }
 
 function nullable<T>(a: DuckDBAppender, v: T | null | undefined, put: (v: T) => void): void {

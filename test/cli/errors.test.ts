@@ -135,3 +135,32 @@ test('a corrupt catalog is named as corrupt at once (not as locked after a wait)
   const n = await runCli(['query', 'SELECT count(*) AS n FROM trials', '--format', 'csv'], { GANTRY_HOME: home });
   assert.equal(n.stdout.trim(), 'n\n1');
 });
+
+test('gantry query cannot write, read files, reach the network or change settings (issue 13, item 1)', async () => {
+  const home = await tempHome();
+  const ok = await runCli(['run', await writeStudy(home, rxOnly({}))], { GANTRY_HOME: home });
+  assert.equal(ok.code, 0, ok.stderr);
+  const victim = join(home, 'precious.txt');
+  await writeFile(victim, 'keep me');
+  const refused: [string, RegExp][] = [
+    [`COPY (SELECT 'x') TO '${victim}'`, /COPY statements are refused|disabled by configuration/],
+    [`SELECT * FROM read_csv('${victim}')`, /query failed: .*(external|disabled|Permission)/i],
+    [`SELECT * FROM read_text('${victim}')`, /query failed: .*(external|disabled|Permission)/i],
+    ['INSTALL httpfs', /refused|disabled by configuration/],
+    ['SET threads = 1', /refused|locked/],
+    ['CREATE TEMP TABLE t AS SELECT 1', /refused/],
+    [`ATTACH '${join(home, 'other.duckdb')}'`, /refused|disabled by configuration/],
+    ['SELECT 1; SELECT 2', /one statement, got 2/],
+  ];
+  for (const [sql, expect] of refused) {
+    const r = await runCli(['query', sql], { GANTRY_HOME: home });
+    assert.equal(r.code, 2, `${sql}: ${r.stdout}${r.stderr}`);
+    assert.match(r.stderr, expect, sql);
+  }
+  assert.equal(await readFile(victim, 'utf8'), 'keep me');
+  assert.ok(!existsSync(join(home, 'other.duckdb')));
+  // Reading the catalog still works, DESCRIBE included.
+  const d = await runCli(['query', 'DESCRIBE trials', '--format', 'csv'], { GANTRY_HOME: home });
+  assert.equal(d.code, 0, d.stderr);
+  assert.match(d.stdout, /trial_id/);
+});
