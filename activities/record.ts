@@ -5,7 +5,7 @@
  */
 import { z } from 'zod';
 import type { Catalog, StudyRow, TrialRows } from '../infra/catalog.js';
-import { readRecord, type StepRecord } from '../infra/ledger.js';
+import { readableRecord, type StepRecord } from '../infra/ledger.js';
 import { getJson, getVerified, putJson, type ArtifactStore } from '../infra/store/store.js';
 import { decodeNd } from '../datasets/tensor-file.js';
 import { parseItemList } from '../datasets/item-list.js';
@@ -67,7 +67,7 @@ export async function recordStudy(store: ArtifactStore, catalog: Catalog, study:
 
 export async function recordTrial(store: ArtifactStore, catalog: Catalog, trialId: string): Promise<TrialStatus> {
   const t = trialFileSchema.parse(await getJson(store, trialKey(trialId)));
-  const records = await Promise.all(t.steps.map((s) => readRecord(store, s.key)));
+  const records = await Promise.all(t.steps.map((s) => readableRecord(store, s.key)));
   const { status, error } = trialStatus(records);
   const byKind = new Map(records.filter((r): r is StepRecord => !!r).map((r) => [r.kind, r]));
   const train = byKind.get('train');
@@ -166,7 +166,7 @@ export interface TrialFacts {
  * (what the catalog gets) and its facts. Both executors hand trackers this.
  */
 export async function trialReport(store: ArtifactStore, steps: { key: string }[]): Promise<{ points: MetricPoint[]; facts: TrialFacts }> {
-  const records = (await Promise.all(steps.map((s) => readRecord(store, s.key)))).filter((r): r is StepRecord => !!r);
+  const records = (await Promise.all(steps.map((s) => readableRecord(store, s.key)))).filter((r): r is StepRecord => !!r);
   const rows = await metricsFromRecords(store, new Map(records.map((r) => [r.kind, r])));
   const times = (xs: (string | undefined)[]) => xs.filter((x): x is string => !!x).map(Date.parse).filter(Number.isFinite);
   const started = times(records.map((r) => r.startedAt));

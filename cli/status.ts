@@ -1,5 +1,5 @@
 /** `gantry status`: what the store says about a study's trials and steps (no catalog needed). */
-import { readRecord } from '../infra/ledger.js';
+import { probeRecord } from '../infra/ledger.js';
 import { getJson, type ArtifactStore } from '../infra/store/store.js';
 import { studyFileSchema, studyKey, trialFileSchema, trialKey, trialStatus } from '../activities/record.js';
 import { label } from '../experiments/grid.js';
@@ -17,7 +17,8 @@ export async function studyStatus(store: ArtifactStore, study: string | undefine
     const counts: Record<string, number> = {};
     for (const id of s.trials) {
       const t = trialFileSchema.parse(await getJson(store, trialKey(id)));
-      const recs = await Promise.all(t.steps.map((x) => readRecord(store, x.key)));
+      const probes = await Promise.all(t.steps.map((x) => probeRecord(store, x.key)));
+      const recs = probes.map((p) => p.record);
       const st = trialStatus(recs);
       counts[st.status] = (counts[st.status] ?? 0) + 1;
       const model = (t.config.model as { kind: string }).kind;
@@ -25,7 +26,7 @@ export async function studyStatus(store: ArtifactStore, study: string | undefine
       if (steps) {
         t.steps.forEach((x, i) => {
           const r = recs[i];
-          const what = !r ? 'pending' : r.status === 'done' ? `done (attempt ${r.attempt}, ${duration(r.durationMs ?? 0)}; ran: ${r.reason})` : `${r.status}: ${r.error ?? r.reason}`;
+          const what = probes[i].unreadable ? `record unreadable, the next run repeats the step (${probes[i].unreadable})` : !r ? 'pending' : r.status === 'done' ? `done (attempt ${r.attempt}, ${duration(r.durationMs ?? 0)}; ran: ${r.reason})` : `${r.status}: ${r.error ?? r.reason}`;
           rows.push(['', `  ${x.kind}`, x.key, '', what, '']);
         });
       }

@@ -14,7 +14,7 @@ import type { CheckpointPolicy } from '../activities/context.js';
 import type { StepCall } from '../experiments/plan.js';
 import type { MetricPoint } from '../core/metrics.js';
 import { CancelledError, isUserError, oneLine } from '../core/errors.js';
-import { readRecord, writeRecord, type StepRecord } from '../infra/ledger.js';
+import { probeRecord, readableRecord, writeRecord, type StepRecord } from '../infra/ledger.js';
 import { stepContext, type StepHost } from './step-context.js';
 import type { StepPool } from './step-pool.js';
 import type { ArtifactRef, ArtifactStore } from '../infra/store/store.js';
@@ -58,7 +58,7 @@ export interface AttemptResult {
 
 /** The step's done record when its outputs are all still in the store. */
 export async function cachedRecord(store: ArtifactStore, call: StepCall): Promise<StepRecord | undefined> {
-  const prev = await readRecord(store, call.key);
+  const prev = await readableRecord(store, call.key);
   return prev?.status === 'done' && (await outputsIntact(store, prev)) ? prev : undefined;
 }
 
@@ -78,9 +78,9 @@ export function rerunReason(prev: StepRecord): string {
 
 export async function runStepAttempt(call: StepCall, o: AttemptOptions): Promise<AttemptResult> {
   const { store } = o;
-  const prev = await readRecord(store, call.key);
+  const { record: prev, unreadable } = await probeRecord(store, call.key);
   if (prev?.status === 'done' && (await outputsIntact(store, prev))) return { record: prev, cached: true };
-  const reason = prev ? rerunReason(prev) : await o.explain(call);
+  const reason = prev ? rerunReason(prev) : unreadable ? `its record was unreadable, so it runs again (${unreadable.replace(/^step record \S+ is unreadable: /, '')})` : await o.explain(call);
   const started = Date.now();
   const rec: StepRecord = {
     key: call.key, kind: call.kind, version: call.version, params: call.params, inputs: call.inputs,

@@ -35,13 +35,40 @@ export type StepRecord = z.output<typeof stepRecordSchema>;
 export const stepPrefix = (key: string) => `steps/${key}`;
 export const recordKey = (key: string) => `${stepPrefix(key)}/record.json`;
 
+/** A record that exists but cannot be read (truncated, edited into invalid JSON, wrong fields). */
+export class UnreadableRecordError extends Error {
+  constructor(readonly stepKey: string, cause: unknown) {
+    super(`step record ${stepKey} is unreadable: ${String((cause as Error)?.message ?? cause).split('\n')[0]}`);
+    this.name = 'UnreadableRecordError';
+  }
+}
+
 export async function readRecord(store: ArtifactStore, key: string): Promise<StepRecord | undefined> {
   try {
     return stepRecordSchema.parse(await getJson(store, recordKey(key)));
   } catch (e) {
     if (e instanceof NotFoundError) return undefined;
-    throw new Error(`step record ${key} is unreadable: ${(e as Error).message}`);
+    throw new UnreadableRecordError(key, e);
   }
+}
+
+/**
+ * A record, or why it cannot be read. Readers that survey many steps (status, the catalog, the
+ * executor deciding what to run) take an unreadable record as no record: the step runs again and
+ * writes a good one, instead of one bad file failing the whole home.
+ */
+export async function probeRecord(store: ArtifactStore, key: string): Promise<{ record?: StepRecord; unreadable?: string }> {
+  try {
+    return { record: await readRecord(store, key) };
+  } catch (e) {
+    if (e instanceof UnreadableRecordError) return { unreadable: e.message };
+    throw e;
+  }
+}
+
+/** The record when it exists and is readable. */
+export async function readableRecord(store: ArtifactStore, key: string): Promise<StepRecord | undefined> {
+  return (await probeRecord(store, key)).record;
 }
 
 export async function writeRecord(store: ArtifactStore, rec: StepRecord): Promise<void> {
@@ -50,6 +77,6 @@ export async function writeRecord(store: ArtifactStore, rec: StepRecord): Promis
 
 export async function listRecords(store: ArtifactStore): Promise<StepRecord[]> {
   const keys = (await store.list('steps')).filter((k) => k.endsWith('/record.json'));
-  const recs = await Promise.all(keys.map((k) => readRecord(store, k.split('/')[1])));
+  const recs = await Promise.all(keys.map((k) => readableRecord(store, k.split('/')[1])));
   return recs.filter((r): r is StepRecord => r !== undefined);
 }

@@ -27,7 +27,7 @@ import type { PlannedTrial } from '../prepare.js';
 import { CancelledError, isUserError, oneLine } from '../../core/errors.js';
 import { explainNewStep } from '../explain.js';
 import { StepPool } from '../step-pool.js';
-import { listRecords, readRecord, stepPrefix, type StepRecord } from '../../infra/ledger.js';
+import { listRecords, readableRecord, stepPrefix, type StepRecord } from '../../infra/ledger.js';
 import { getJson, type ArtifactStore } from '../../infra/store/store.js';
 import { PlanReader, trialPlanSchema } from './plan.js';
 import { isStudyWorkflowIdOf, studyWorkflowIdFrom } from '../../workflows/temporal/ids.js';
@@ -293,5 +293,5 @@ function activityWorkflowId(): string | undefined {
 /** A trial's status from the store alone (its steps' ledger records). */
 export async function storedStatus(store: ArtifactStore, trialId: string): Promise<StoredTrialStatus> {
   const t = trialFileSchema.parse(await getJson(store, trialKey(trialId)));
-  return trialStatus(await Promise.all(t.steps.map((s) => readRecord(store, s.key)))).status;
+  return trialStatus(await Promise.all(t.steps.map((s) => readableRecord(store, s.key)))).status;
 }

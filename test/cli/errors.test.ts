@@ -164,3 +164,27 @@ test('gantry query cannot write, read files, reach the network or change setting
   assert.equal(d.code, 0, d.stderr);
   assert.match(d.stdout, /trial_id/);
 });
+
+test('a truncated step record does not break status; the next run repeats that step and ends with the same results (issue 13, item 6)', async () => {
+  const home = await tempHome();
+  const file = await writeStudy(home, rxOnly({}));
+  const first = await runCli(['run', file], { GANTRY_HOME: home });
+  assert.equal(first.code, 0, first.stderr);
+  const auc = async () => (await runCli(['query', "SELECT value FROM final_metrics WHERE name = 'auc'", '--format', 'csv'], { GANTRY_HOME: home })).stdout;
+  const before = await auc();
+  const store = new LocalStore(join(home, 'store'));
+  const filter = (await listRecords(store)).find((r) => r.kind === 'filter')!;
+  const path = join(home, 'store', 'steps', filter.key, 'record.json');
+  const text = await readFile(path, 'utf8');
+  await writeFile(path, text.slice(0, Math.floor(text.length / 2)));
+  const st = await runCli(['status', '--steps'], { GANTRY_HOME: home });
+  assert.equal(st.code, 0, st.stderr);
+  assert.match(st.stdout, /record unreadable, the next run repeats the step/);
+  const again = await runCli(['run', file], { GANTRY_HOME: home });
+  assert.equal(again.code, 0, again.stderr);
+  assert.match(again.stdout, /1 steps ran/);
+  assert.equal(await auc(), before);
+  const fixed = await runCli(['status', '--steps'], { GANTRY_HOME: home });
+  assert.doesNotMatch(fixed.stdout, /record unreadable, the next run/);
+  assert.match(fixed.stdout, /filter .*ran: its record was unreadable/);
+});
