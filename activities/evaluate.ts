@@ -72,10 +72,8 @@ export const evaluate = defineStep('evaluate', { params: evaluateParams, output:
       const items = itemLabels && itemSplits ? perItem(scores, set.groups!, itemLabels, (g) => itemSplits![g] === code) : undefined;
       // Test metrics are required; validation ones exist only where validation can rank.
       if (prefix === '' || bothClasses(samples.l)) for (const m of metrics) put(prefix + m, samples.s, samples.l);
-      if (items && (prefix === '' || bothClasses(items.l)) && items.s.length) {
-        if (prefix === '' && !bothClasses(items.l)) continue;
-        put(prefix + 'image_auc', items.s, items.l);
-      }
+      // The split step guarantees both classes among test items; validation may lack anomalies.
+      if (items && bothClasses(items.l)) put(prefix + 'image_auc', items.s, items.l);
     }
   }
   return { metrics: values, primary: sets[0] };

@@ -6,25 +6,11 @@ import { readFile } from 'node:fs/promises';
 import { createHash } from 'node:crypto';
 import { join } from 'node:path';
 import { UserError } from '../core/errors.js';
-import { decodeImage, decodeMask, type DecodedImage } from '../datasets/images/decode.js';
+import { convertChannels, decodeImage, decodeMask, type DecodedImage } from '../datasets/images/decode.js';
 import { syntheticTexture, type TextureSpec } from '../datasets/synthetic-textures.js';
 import type { Item, ItemList } from '../datasets/item-list.js';
 import { arrayImage, readImageArray, type ArrayPart } from '../datasets/image-arrays.js';
 
-/** ITU-R 601 luma in PIL's integer form, as decodeImage's 'gray' computes it. */
-function toGray(img: DecodedImage): DecodedImage {
-  const n = img.width * img.height;
-  const out = new Uint8Array(n);
-  for (let i = 0; i < n; i++) out[i] = (19595 * img.data[3 * i] + 38470 * img.data[3 * i + 1] + 7471 * img.data[3 * i + 2] + 32768) >> 16;
-  return { ...img, channels: 1, data: out };
-}
-
-function toRgb(img: DecodedImage): DecodedImage {
-  const n = img.width * img.height;
-  const out = new Uint8Array(3 * n);
-  for (let i = 0; i < n; i++) out[3 * i] = out[3 * i + 1] = out[3 * i + 2] = img.data[i];
-  return { ...img, channels: 3, data: out };
-}
 
 export interface ItemPixels {
   image: DecodedImage;
@@ -58,7 +44,7 @@ export async function itemPixels(list: ItemList, item: Item, root: string | unde
     const data = arrayImage(a, Number(item.meta.index));
     if (createHash('sha256').update(data).digest('hex') !== item.sha256) throw new UserError(`${item.rel}: content changed since the dataset was scanned`, { hint: 'run the study again: a new scan picks up the change' });
     const image: DecodedImage = { width: a.cols, height: a.rows, channels: a.channels, bitDepth: 8, data: Uint8Array.from(data) };
-    return { image: list.channels === 'gray' && a.channels === 3 ? toGray(image) : list.channels === 'rgb' && a.channels === 1 ? toRgb(image) : image };
+    return { image: convertChannels(image, list.channels) };
   }
   const image = await decodeImage(await verifiedFile(root, item.rel, item.sha256), { channels: list.channels }, item.rel);
   if (!item.mask) return { image };

@@ -9,6 +9,7 @@ import { readableRecord, type StepRecord } from '../infra/ledger.js';
 import { getJson, getVerified, putJson, type ArtifactStore } from '../infra/store/store.js';
 import { decodeNd } from '../datasets/tensor-file.js';
 import { parseItemList } from '../datasets/item-list.js';
+import { SPLIT_NAMES } from './samples.js';
 import { label } from '../experiments/grid.js';
 import type { MetricPoint } from '../core/metrics.js';
 
@@ -129,8 +130,6 @@ export async function recordTrial(store: ArtifactStore, catalog: Catalog, trialI
   });
   return status;
 }
-
-const SPLIT_NAMES = ['train', 'val', 'test', null] as const;
 
 /** An item trial's lineage: what screening removed and why, each sample's source item, and each sample's split. */
 async function itemLineage(store: ArtifactStore, byKind: Map<string, StepRecord>): Promise<{ removed: NonNullable<TrialRows['removed']>; sources: NonNullable<TrialRows['sources']>; splits?: (string | null)[] }> {

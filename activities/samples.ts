@@ -12,10 +12,11 @@ import type { StepContext } from './context.js';
 /** Split codes stored per source item by the split step. */
 export const SPLIT_CODE = { train: 0, val: 1, test: 2, unused: 3 } as const;
 export type SplitCode = (typeof SPLIT_CODE)[keyof typeof SPLIT_CODE];
+/** Split names by code (the catalog's `scores.split`; NULL for unused). */
+export const SPLIT_NAMES = ['train', 'val', 'test', null] as const;
 
 export async function tiledSamples(ctx: StepContext): Promise<SampleSet> {
-  const tiles = await ctx.input('tiles');
-  return openSampleSet(tiles);
+  return openSampleSet(await ctx.input('tiles'));
 }
 
 /** Each sample's split, from its source item's; undefined when the trial has no split step. */
@@ -35,7 +36,8 @@ export async function sampleSplits(ctx: StepContext, set: SampleSet): Promise<Ui
 
 /** The training samples: normal samples of the training split, or the pixel tiler's index. */
 export async function trainingSamples(ctx: StepContext): Promise<{ source: SampleSource; index: Int32Array }> {
-  const set = await tiledSamples(ctx);
+  const tiles = await ctx.input('tiles');
+  const set = await openSampleSet(tiles);
   const splits = await sampleSplits(ctx, set);
   let index: Int32Array;
   if (splits) {
@@ -43,7 +45,6 @@ export async function trainingSamples(ctx: StepContext): Promise<{ source: Sampl
     for (let i = 0; i < splits.length; i++) if (splits[i] === SPLIT_CODE.train && set.labels[i] === LABEL.normal) picked.push(i);
     index = Int32Array.from(picked);
   } else {
-    const tiles = await ctx.input('tiles');
     index = decodeNd(await tiles.read('train-index'), 'train-index').data as Int32Array;
   }
   return { source: subsetSource(set.source, index), index };

@@ -18,6 +18,7 @@ import { getJson, getVerified, type ArtifactStore } from '../infra/store/store.j
 import { trialFileSchema, trialKey, studyFileSchema, studyKey } from '../activities/record.js';
 import { decodeNd } from '../datasets/tensor-file.js';
 import { renderTable } from './format.js';
+import { SPLIT_NAMES } from '../activities/samples.js';
 
 export interface ClassSummary {
   class: string;
@@ -231,9 +232,11 @@ export async function tilesReport(store: ArtifactStore, study: string, trialId?:
     const spr = split && (await readRecord(store, split.key));
     if (spr?.status === 'done') {
       const codes = decodeNd(await getVerified(store, spr.artifacts['assignment']), 'assignment').data as Uint8Array;
-      const splitNames = ['train', 'val', 'test', 'unused'];
       report.splits = {};
-      for (const g of groups) report.splits[splitNames[codes[g]]] = (report.splits[splitNames[codes[g]]] ?? 0) + 1;
+      for (const g of groups) {
+        const name = SPLIT_NAMES[codes[g] as 0 | 1 | 2 | 3] ?? 'unused';
+        report.splits[name] = (report.splits[name] ?? 0) + 1;
+      }
     }
     // A few of each label, so a look at the sources shows both.
     const picks: number[] = [];

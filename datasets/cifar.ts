@@ -11,6 +11,7 @@
 import { readFile } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import { UserError } from '../core/errors.js';
+import { readDatasetFile } from './read-file.js';
 
 export const CIFAR_SIDE = 32;
 export const CIFAR_CHANNELS = 3;
@@ -30,17 +31,7 @@ export interface CifarSet {
   classNames?: string[];
 }
 
-async function load(path: string, what: string): Promise<Buffer> {
-  try {
-    return await readFile(path);
-  } catch (e) {
-    const code = (e as NodeJS.ErrnoException).code;
-    if (code === 'ENOENT') throw new UserError(`${what} not found: ${path}`, { hint: 'check the path (the binary version: data_batch_1.bin … test_batch.bin)', cause: e });
-    if (code === 'EISDIR') throw new UserError(`${what} path is a directory: ${path}`, { cause: e });
-    if (code === 'EACCES' || code === 'EPERM') throw new UserError(`cannot read ${what} ${path}: permission denied`, { cause: e });
-    throw e;
-  }
-}
+const load = (path: string, what: string) => readDatasetFile(path, what, 'check the path (the binary version: data_batch_1.bin … test_batch.bin)');
 
 /** Parses CIFAR-10 records held in memory; `source` names them in errors. */
 export function parseCifarBatch(buf: Uint8Array, source = 'CIFAR-10 batch'): { n: number; images: Uint8Array; labels: Uint8Array } {

@@ -5,9 +5,9 @@
  * big-endian, row-major. Gzipped files (as MNIST is served, `*.gz`) are recognised by their magic
  * bytes, whatever the file is called, and inflated with node:zlib.
  */
-import { readFile } from 'node:fs/promises';
 import { gunzipSync } from 'node:zlib';
 import { UserError } from '../core/errors.js';
+import { readDatasetFile } from './read-file.js';
 
 export type IdxData = Uint8Array | Int8Array | Int16Array | Int32Array | Float32Array | Float64Array;
 
@@ -81,17 +81,7 @@ export function parseIdx(buf: Uint8Array, source = 'IDX file'): IdxArray {
   return { dtype: t.dtype, dims, data };
 }
 
-async function load(path: string, what: string): Promise<Buffer> {
-  try {
-    return await readFile(path);
-  } catch (e) {
-    const code = (e as NodeJS.ErrnoException).code;
-    if (code === 'ENOENT') throw new UserError(`${what} not found: ${path}`, { hint: 'check the path', cause: e });
-    if (code === 'EISDIR') throw new UserError(`${what} path is a directory: ${path}`, { cause: e });
-    if (code === 'EACCES' || code === 'EPERM') throw new UserError(`cannot read ${what} ${path}: permission denied`, { cause: e });
-    throw e;
-  }
-}
+const load = (path: string, what: string) => readDatasetFile(path, what);
 
 /** Reads any IDX file (or its .gz). */
 export async function readIdx(path: string): Promise<IdxArray> {

@@ -187,7 +187,8 @@ async function decodeWithSharp(buf: Uint8Array, what: string): Promise<DecodedIm
   return { width, height, channels, bitDepth, data };
 }
 
-function convertChannels(img: DecodedImage, want: 'keep' | 'gray' | 'rgb'): DecodedImage {
+/** Gray (PIL's integer luma) or RGB (a gray channel repeated) from decoded pixels. */
+export function convertChannels(img: DecodedImage, want: 'keep' | 'gray' | 'rgb'): DecodedImage {
   if (want === 'keep' || (want === 'gray' && img.channels === 1) || (want === 'rgb' && img.channels === 3)) return img;
   const n = img.width * img.height;
   const src = img.data;

@@ -59,7 +59,7 @@ async function assertNoPartialArtifacts(store: string): Promise<void> {
 
 test('an image folder runs end to end; a second seed shares scan, screen and extract; relaunch runs nothing', async () => {
   const home = await tempHome();
-  const data = await textureFolder(join(home, 'data'));
+  await textureFolder(join(home, 'data'));
   const file = await writeStudy(home, study('data', {}, [0, 1]));
   const r = await runCli(['run', file], { GANTRY_HOME: home });
   assert.equal(r.code, 0, r.stderr);
@@ -103,7 +103,6 @@ test('an image folder runs end to end; a second seed shares scan, screen and ext
   assert.equal(tiles.code, 0, tiles.stderr);
   assert.match(tiles.stdout, /labels: normal \d+, anomalous \d+/);
   assert.match(tiles.stdout, /anomalous\/\d+\.png/);
-  void data;
 });
 
 test('relative dataset paths start at the study file, whatever the working directory', async () => {
@@ -186,7 +185,7 @@ for (const c of BAD) {
 async function tinyMnist(dir: string, n: number): Promise<void> {
   await mkdir(dir, { recursive: true });
   const side = 12;
-  for (const [part, images, labels] of [['train', 'train-images-idx3-ubyte', 'train-labels-idx1-ubyte'], ['test', 't10k-images-idx3-ubyte', 't10k-labels-idx1-ubyte']] as const) {
+  for (const [images, labels] of [['train-images-idx3-ubyte', 'train-labels-idx1-ubyte'], ['t10k-images-idx3-ubyte', 't10k-labels-idx1-ubyte']] as const) {
     const img = Buffer.alloc(16 + n * side * side);
     img.writeUInt32BE(0x00000803, 0);
     img.writeUInt32BE(n, 4);
@@ -204,7 +203,6 @@ async function tinyMnist(dir: string, n: number): Promise<void> {
         img[16 + k * side * side + y * side + x] = (digit === 0 ? blob : bar) ? 230 : (k * 7 + x * 3 + y) % 20;
       }
     }
-    void part;
     await writeFile(join(dir, images), img);
     await writeFile(join(dir, labels), lab);
   }
