@@ -7,6 +7,7 @@
 import { decodeNd } from '../datasets/tensor-file.js';
 import { LABEL, openSampleSet, type SampleSet } from '../datasets/sample-set.js';
 import { subsetSource, type SampleSource } from '../core/samples.js';
+import type { LabelledSource } from '../models/detector.js';
 import type { StepContext } from './context.js';
 
 /** Split codes stored per source item by the split step. */
@@ -34,18 +35,37 @@ export async function sampleSplits(ctx: StepContext, set: SampleSet): Promise<Ui
   return out;
 }
 
+/** Indices of the samples of one split (per source item) that `keep` accepts by label. */
+function inSplit(splits: Uint8Array, labels: Uint8Array, code: SplitCode, keep: (label: number) => boolean): Int32Array {
+  const picked: number[] = [];
+  for (let i = 0; i < splits.length; i++) if (splits[i] === code && keep(labels[i])) picked.push(i);
+  return Int32Array.from(picked);
+}
+
 /** The training samples: normal samples of the training split, or the pixel tiler's index. */
 export async function trainingSamples(ctx: StepContext): Promise<{ source: SampleSource; index: Int32Array }> {
   const tiles = await ctx.input('tiles');
   const set = await openSampleSet(tiles);
   const splits = await sampleSplits(ctx, set);
-  let index: Int32Array;
-  if (splits) {
-    const picked: number[] = [];
-    for (let i = 0; i < splits.length; i++) if (splits[i] === SPLIT_CODE.train && set.labels[i] === LABEL.normal) picked.push(i);
-    index = Int32Array.from(picked);
-  } else {
-    index = decodeNd(await tiles.read('train-index'), 'train-index').data as Int32Array;
-  }
+  const index = splits
+    ? inSplit(splits, set.labels, SPLIT_CODE.train, (l) => l === LABEL.normal)
+    : (decodeNd(await tiles.read('train-index'), 'train-index').data as Int32Array);
   return { source: subsetSource(set.source, index), index };
+}
+
+/**
+ * The validation samples with their classes (ambiguous ones left out), for model selection:
+ * the split step's validation items, or the pixel tiler's held-out training pixels. Undefined
+ * when the trial has no validation. The test split is never read here.
+ */
+export async function validationSamples(ctx: StepContext): Promise<LabelledSource | undefined> {
+  const tiles = await ctx.input('tiles');
+  const set = await openSampleSet(tiles);
+  const splits = await sampleSplits(ctx, set);
+  let index: Int32Array;
+  if (splits) index = inSplit(splits, set.labels, SPLIT_CODE.val, (l) => l !== LABEL.ambiguous);
+  else if (typeof tiles.output.validation === 'number') index = decodeNd(await tiles.read('val-index'), 'val-index').data as Int32Array;
+  else return undefined; // the tiler wrote no val-index
+  if (index.length === 0) return undefined;
+  return { source: subsetSource(set.source, index), labels: Uint8Array.from(index, (i) => set.labels[i]) };
 }

@@ -1,8 +1,9 @@
 /** train: fit a detector on the training samples, checkpointing so that a restart resumes. */
 import { z } from 'zod';
 import { UserError } from '../core/errors.js';
-import { trainingSamples } from './samples.js';
+import { trainingSamples, validationSamples } from './samples.js';
 import { detectorFor } from '../models/registry.js';
+import { backendName } from '../models/backend.js';
 import type { MetricPoint } from '../models/detector.js';
 import { CheckpointStore } from './checkpoints.js';
 import { defineStep } from './context.js';
@@ -24,7 +25,26 @@ export class MetricBuffer {
   }
 }
 
-export const trainOutput = z.object({ kind: z.string(), params: z.record(z.string(), z.unknown()), trainSamples: z.number().int(), dim: z.number().int(), metricPoints: z.number().int(), backend: z.string() });
+const selectionSchema = z.object({
+  criterion: z.enum(['val-auc', 'val-loss', 'last']),
+  iteration: z.number().int(),
+  value: z.number().nullable(),
+  validations: z.number().int(),
+  reason: z.string(),
+});
+
+export const trainOutput = z.object({
+  kind: z.string(),
+  params: z.record(z.string(), z.unknown()),
+  trainSamples: z.number().int(),
+  /** Validation samples training could select on (never test ones). */
+  validationSamples: z.number().int().optional(),
+  dim: z.number().int(),
+  metricPoints: z.number().int(),
+  backend: z.string(),
+  /** Which weights became the model, and why (detectors that select). */
+  selection: selectionSchema.optional(),
+});
 
 export const train = defineStep('train', { params: trainParams, output: trainOutput }, async (ctx, { model, seed }) => {
   const detector = detectorFor(model.kind);
@@ -44,7 +64,8 @@ export const train = defineStep('train', { params: trainParams, output: trainOut
   // MLflow and the catalog end with the same points. The tail after the last checkpoint reaches
   // the trackers when the trial ends, from the store.
   let unsaved: MetricPoint[] = [];
-  const bytes = await detector.fit(trainSet, params, seed, {
+  const validation = await validationSamples(ctx);
+  const fitted = await detector.fit(trainSet, params, seed, {
     restore: async () => {
       const c = await ckpts.latest();
       if (!c) return undefined;
@@ -72,9 +93,20 @@ export const train = defineStep('train', { params: trainParams, output: trainOut
     },
     progress: (done, total) => ctx.progress(done, total),
     signal: ctx.signal,
-  });
+  }, { validation });
+  const { model: bytes, selection } = fitted instanceof Uint8Array ? { model: fitted, selection: undefined } : fitted;
   await ctx.write('model', bytes);
   const all = metrics.all();
   await ctx.write('metrics.json', JSON.stringify(all));
-  return { kind: model.kind, params: model, trainSamples: index.length, dim, metricPoints: all.length, backend: detector.usesTfjs ? (ctx.backend ?? 'unknown') : 'js' };
+  return {
+    kind: model.kind,
+    params: model,
+    trainSamples: index.length,
+    ...(validation ? { validationSamples: validation.source.n } : {}),
+    dim,
+    metricPoints: all.length,
+    // The backend that actually trained: a convolutional model may have moved from wasm to cpu.
+    backend: detector.usesTfjs ? (backendName() === 'none' ? (ctx.backend ?? 'unknown') : backendName()) : 'js',
+    ...(selection ? { selection } : {}),
+  };
 });

@@ -18,6 +18,7 @@ import type { CubeOrder } from '../datasets/mat.js';
 import { render, type Format } from './format.js';
 import { studyStatus } from './status.js';
 import { MlflowMirror } from '../infra/mlflow/mirror.js';
+import { OutboxInUse } from '../infra/mlflow/outbox.js';
 import { mlflowTracker } from '../executors/mlflow-tracker.js';
 import { CODE_VERSION } from '../infra/version.js';
 import { existsSync } from 'node:fs';
@@ -311,8 +312,18 @@ sync
     let sent = 0;
     // The trials' outbox, and the Temporal launcher's (its parent runs) where it has one.
     const launcher = launcherOutbox(cfg.home);
+    let skipped = 0;
     for (const dir of [join(cfg.home, 'mlflow'), ...(existsSync(launcher) ? [launcher] : [])]) {
-      const mirror = MlflowMirror.fromEnv(dir, { log: (line) => process.stderr.write(`${line}\n`) });
+      let mirror: MlflowMirror | undefined;
+      try {
+        mirror = MlflowMirror.fromEnv(dir, { log: (line) => process.stderr.write(`${line}\n`) });
+      } catch (e) {
+        // A running gantry (a worker, a run) owns this outbox and sends it itself; the others still get flushed.
+        if (!(e instanceof OutboxInUse)) throw e;
+        process.stderr.write(`mlflow: ${e.message}, which sends it; skipped\n`);
+        skipped++;
+        continue;
+      }
       if (!mirror) throw new UserError('MLFLOW_TRACKING_URI is not set', { hint: 'export MLFLOW_TRACKING_URI=http://host:5000' });
       try {
         for (;;) {
@@ -326,7 +337,7 @@ sync
         await mirror.close({ flushTimeoutMs: 0 });
       }
     }
-    process.stdout.write(`mlflow: ${sent} items sent, nothing pending\n`);
+    process.stdout.write(`mlflow: ${sent} items sent, nothing pending${skipped ? ` here (${skipped} outbox in use by a running gantry, which sends it)` : ''}\n`);
   });
 
 const datasets = program.command('datasets').description('look at a dataset, and at what a study made of it');
@@ -376,6 +387,55 @@ program
     }
     process.stdout.write(`${r.cube}: ${r.rows}×${r.cols}×${r.bands}, ${r.anomalous} anomalous pixels${r.ambiguous ? `, ${r.ambiguous} ambiguous (not counted)` : ''}\n`);
     process.stdout.write(render('table', ['detector', 'fitted on', 'auc', 'logauc', 'seconds'], r.results.map((x) => [x.detector, x.fit, x.auc.toFixed(4), x.logauc.toFixed(4), x.seconds.toFixed(1)])) + '\n');
+  });
+
+const models = program.command('models').description('the detectors gantry can train, their presets and networks');
+models
+  .command('list')
+  .description('every model kind with its presets')
+  .option('--json', 'print the list as JSON')
+  .action(async (o: { json?: boolean }) => {
+    const { MODELS } = await import('../models/summaries.js');
+    if (o.json) {
+      process.stdout.write(JSON.stringify(MODELS, null, 2) + '\n');
+      return;
+    }
+    for (const m of MODELS) {
+      process.stdout.write(`${m.kind}: ${m.description}\n`);
+      for (const [p, note] of Object.entries(m.presets)) process.stdout.write(`  --preset ${p}${p === m.defaultPreset ? ' (default)' : ''}: ${note}\n`);
+    }
+  });
+models
+  .command('summary')
+  .description('the layer table of a model\'s networks with total, trainable and non-trainable parameter counts (Keras convention)')
+  .argument('<model>', 'a model kind (gantry models list)')
+  .option('--preset <name>', "a preset of the model (default: the model's default)")
+  .option('--size <px>', "image side (default: the preset's)", positiveInt)
+  .option('--channels <n>', "image channels (default: the preset's)", positiveInt)
+  .option('--set <key=value...>', 'override a parameter, e.g. --set ngf=32 (values are JSON where they parse)')
+  .option('--json', 'print the summary as JSON')
+  .action(async (model: string, o: { preset?: string; size?: number; channels?: number; set?: string[]; json?: boolean }) => {
+    const { modelSummary, formatModelSummary, MODELS } = await import('../models/summaries.js');
+    const info = MODELS.find((m) => m.kind === model);
+    const preset = o.preset ?? info?.defaultPreset;
+    const base = modelSummary(model, preset);
+    const shape = o.size || o.channels ? [o.size ?? base.input[0], o.size ?? base.input[1], o.channels ?? base.input[2]] : undefined;
+    const overrides = Object.fromEntries(
+      (o.set ?? []).map((kv) => {
+        const at = kv.indexOf('=');
+        if (at < 1) throw new UserError(`--set expects key=value, got '${kv}'`);
+        const raw = kv.slice(at + 1);
+        let value: unknown = raw;
+        try {
+          value = JSON.parse(raw);
+        } catch {
+          /* a plain string */
+        }
+        return [kv.slice(0, at), value];
+      }),
+    );
+    const s = shape || o.set ? modelSummary(model, preset, shape, overrides) : base;
+    process.stdout.write((o.json ? JSON.stringify(s, null, 2) : formatModelSummary(s)) + '\n');
   });
 
 program

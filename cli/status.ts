@@ -27,7 +27,10 @@ export async function studyStatus(store: ArtifactStore, study: string | undefine
         t.steps.forEach((x, i) => {
           const r = recs[i];
           const what = probes[i].unreadable ? `record unreadable, the next run repeats the step (${probes[i].unreadable})` : !r ? 'pending' : r.status === 'done' ? `done (attempt ${r.attempt}, ${duration(r.durationMs ?? 0)}; ran: ${r.reason})` : `${r.status}: ${r.error ?? r.reason}`;
+          // Which weights a training kept, and why (model selection on the validation split).
+          const sel = r?.status === 'done' ? (r.output?.selection as { criterion: string; iteration: number; value: number | null } | undefined) : undefined;
           rows.push(['', `  ${x.kind}`, x.key, '', what, '']);
+          if (sel) rows.push(['', '', '', '', `  model: iteration ${sel.iteration}, by ${sel.criterion}${sel.value === null ? '' : ` ${sel.value.toPrecision(4)}`}`, '']);
         });
       }
     }

@@ -3,7 +3,7 @@
  * (grid.ts) turns it into trials. Everything here is pure: no I/O, no clock, no crypto.
  */
 import { z } from 'zod';
-import { modelSpec } from '../models/params.js';
+import { CONV_IMAGE_MODELS, modelSpec } from '../models/params.js';
 import { UserError } from '../core/errors.js';
 import { classProtocolSpec } from '../datasets/classes.js';
 import { predicateSpec } from '../datasets/predicates.js';
@@ -229,7 +229,16 @@ export const cubeTrialConfigSchema = z
     evaluation: evaluationSpec.prefault({}),
     seed: int(),
   })
-  .strict();
+  .strict()
+  .superRefine((c, ctx) => {
+    // Windows are odd-sized, so no cube sample is an image the convolutional GANs take; ALGAN's dense variant takes spectra.
+    if (c.model.kind === 'ganomaly' || c.model.kind === 'skip-ganomaly') {
+      ctx.addIssue({ code: 'custom', path: ['model', 'kind'], message: `${c.model.kind} needs images; a cube's samples are spectra or odd-sized windows (on spectra use algan, wgan-gp, rx, pca or knn)` });
+    }
+    if (c.model.kind === 'algan' && c.tiling.kind === 'window') {
+      ctx.addIssue({ code: 'custom', path: ['tiling', 'kind'], message: 'algan takes spectra (pixel tiling) or square power-of-two images, not odd-sized windows' });
+    }
+  });
 export type CubeTrialConfig = z.output<typeof cubeTrialConfigSchema>;
 
 export const itemTrialConfigSchema = z
@@ -242,7 +251,14 @@ export const itemTrialConfigSchema = z
     evaluation: evaluationSpec.prefault({}),
     seed: int(),
   })
-  .strict();
+  .strict()
+  .superRefine((c, ctx) => {
+    // Convolutional GANs halve the image down to 4×4: catch a size they cannot take before any work.
+    const size = c.tiling.kind === 'patches' || c.tiling.kind === 'resize' ? (c.tiling.kind === 'resize' && c.tiling.crop ? c.tiling.crop : c.tiling.size) : undefined;
+    if (size !== undefined && (CONV_IMAGE_MODELS as readonly string[]).includes(c.model.kind) && !(size >= 8 && (size & (size - 1)) === 0)) {
+      ctx.addIssue({ code: 'custom', path: ['tiling', c.tiling.kind === 'resize' && c.tiling.crop ? 'crop' : 'size'], message: `${c.model.kind} needs square images whose side is a power of two, at least 8 (got ${size}); try ${2 ** Math.max(3, Math.round(Math.log2(size)))}` });
+    }
+  });
 export type ItemTrialConfig = z.output<typeof itemTrialConfigSchema>;
 
 export type TrialConfig = CubeTrialConfig | ItemTrialConfig;

@@ -51,6 +51,25 @@ export function backendName(): string {
   return tf.engine().backendName ?? current?.choice.name ?? 'none';
 }
 
+/**
+ * Convolutional GANs train only where Conv2DBackpropFilter exists, which wasm lacks: under
+ * automatic selection they move to cpu (slow, with a note); a backend asked for by name that
+ * cannot train them is an error that says what to do.
+ */
+export async function ensureConvTraining(): Promise<BackendChoice> {
+  const choice = await selectBackend();
+  if (tf.getKernel('Conv2DBackpropFilter', tf.getBackend())) return choice;
+  if (current?.request !== 'auto') {
+    throw new UserError(`compute backend '${tf.getBackend()}' cannot train convolutional networks (it has no Conv2DBackpropFilter kernel)`, {
+      hint: 'build the native addon (`npm run build:native`, needs a C++ compiler), or choose --backend cpu (slow)',
+    });
+  }
+  const note = `${choice.name} cannot train convolutions, so cpu is used${choice.note ? `; ${choice.note}` : ''}`;
+  await selectBackend('cpu');
+  process.stderr.write(`gantry: ${note}\n`);
+  return { name: 'cpu', note };
+}
+
 async function select(preferred?: string): Promise<BackendChoice> {
   ensureGradients();
   const fromEnv = process.env.GANTRY_BACKEND?.trim() || undefined;

@@ -34,7 +34,34 @@ export interface ScoreSet {
   scores: Float64Array;
 }
 
-export interface Detector<P> {
+/** Samples with their classes (0 normal, 1 anomalous), such as the validation split. */
+export interface LabelledSource {
+  source: SampleSource;
+  labels: Uint8Array;
+}
+
+/** What training may use besides the training samples. */
+export interface FitData {
+  /** The validation split (ambiguous samples left out), for model selection; never the test split. */
+  validation?: LabelledSource;
+}
+
+/** Which weights a training kept, and why (the trial's report states it). */
+export interface Selection {
+  criterion: 'val-auc' | 'val-loss' | 'last';
+  iteration: number;
+  value: number | null;
+  validations: number;
+  reason: string;
+}
+
+export interface FitResult {
+  model: Uint8Array;
+  selection?: Selection;
+}
+
+/** `R`: what fit returns — model bytes, or bytes with the selection made (detectors that select). */
+export interface Detector<P, R extends Uint8Array | FitResult = Uint8Array> {
   kind: string;
   /** Hyperparameters with their defaults; parsed before any work starts. */
   params: z.ZodType<P>;
@@ -43,7 +70,7 @@ export interface Detector<P> {
   /** Whether it computes with tfjs (so the tfjs backend is worth recording with the trial). */
   usesTfjs: boolean;
   /** Fit on normal samples (read in batches: a set may not fit in memory); returns the fitted model, serialized. */
-  fit(train: SampleSource, params: P, seed: number, hooks: TrainHooks): Promise<Uint8Array>;
+  fit(train: SampleSource, params: P, seed: number, hooks: TrainHooks, data?: FitData): Promise<R>;
   /** Score samples with a fitted model. */
   score(model: Uint8Array, samples: SampleSource, params: P, seed: number, hooks?: Pick<TrainHooks, 'progress' | 'signal'>): Promise<ScoreSet[]>;
 }

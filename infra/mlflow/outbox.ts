@@ -211,6 +211,16 @@ function countLines(text: string): SegmentInfo {
   return c;
 }
 
+/** Another live process owns the outbox (and sends its items itself). */
+export class OutboxInUse extends UserError {
+  constructor(
+    readonly dir: string,
+    readonly pid: number,
+  ) {
+    super(`the MLflow outbox ${dir} is in use by process ${pid}`, { hint: 'wait for it (gantry run or gantry sync mlflow) to finish' });
+  }
+}
+
 function takeLock(path: string): void {
   for (let tries = 0; tries < 3; tries++) {
     try {
@@ -229,9 +239,7 @@ function takeLock(path: string): void {
         // vanished meanwhile: try again
       }
       // The same pid is a restart within this process (tests) or a reused pid: the old owner is gone.
-      if (pid && pid !== process.pid && alive(pid)) {
-        throw new UserError(`the MLflow outbox ${path.replace(/\/lock$/, '')} is in use by process ${pid}`, { hint: 'wait for it (gantry run or gantry sync mlflow) to finish' });
-      }
+      if (pid && pid !== process.pid && alive(pid)) throw new OutboxInUse(path.replace(/\/lock$/, ''), pid);
       try {
         if (statSync(path).isFile()) writeFileSync(path, String(process.pid));
         return;

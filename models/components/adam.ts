@@ -8,6 +8,7 @@
  * sizeable share of a CPU training step.
  */
 import * as tf from '@tensorflow/tfjs-core';
+import type { Packed } from './packed.js';
 
 /** The kernel name native/tfjs-backend.ts registers (models talk to tfjs, not to the addon). */
 const FUSED_ADAM = 'GantryFusedAdam';
@@ -65,5 +66,47 @@ export class Adam extends tf.AdamOptimizer {
       self.accBeta2.assign(tf.mul(self.accBeta2, this.beta2));
     });
     this.incrementIterations();
+  }
+
+  /**
+   * Everything the next update depends on, for a checkpoint: the step count, the running β
+   * products exactly as tfjs holds them (float32 products, not β^t), and both moments of each of
+   * `vars`, in the order the gradients are applied.
+   */
+  state(vars: tf.Variable[], prefix: string): Packed[] {
+    const self = this as unknown as Internals;
+    const out: Packed[] = [
+      { name: `${prefix}.t`, data: Float64Array.from([this.iterations, self.accBeta1.dataSync()[0], self.accBeta2.dataSync()[0]]), shape: [3] },
+    ];
+    vars.forEach((v, i) => {
+      const m = self.accumulatedFirstMoment[i]?.variable;
+      const s = self.accumulatedSecondMoment[i]?.variable;
+      out.push({ name: `${prefix}.m.${i}`, data: m ? (m.dataSync() as Float32Array) : new Float32Array(v.size), shape: v.shape });
+      out.push({ name: `${prefix}.v.${i}`, data: s ? (s.dataSync() as Float32Array) : new Float32Array(v.size), shape: v.shape });
+    });
+    return out;
+  }
+
+  restore(vars: tf.Variable[], arrays: Map<string, Packed>, prefix: string, what: string): void {
+    const self = this as unknown as Internals & { iterations_: number };
+    const t = arrays.get(`${prefix}.t`);
+    if (!t || !(t.data instanceof Float64Array) || t.data.length !== 3) throw new Error(`${what}: missing optimiser state ${prefix}`);
+    const get = (k: string, v: tf.Variable) => {
+      const a = arrays.get(k);
+      if (!a || !(a.data instanceof Float32Array) || a.data.length !== v.size) throw new Error(`${what}: missing optimiser state ${k}`);
+      return a.data;
+    };
+    tf.tidy(() => {
+      self.iterations_ = t.data[0];
+      self.accBeta1.assign(tf.scalar(t.data[1]));
+      self.accBeta2.assign(tf.scalar(t.data[2]));
+      vars.forEach((v, i) => {
+        for (const [list, k, suffix] of [[self.accumulatedFirstMoment, 'm', 'm'], [self.accumulatedSecondMoment, 'v', 'v']] as const) {
+          const data = get(`${prefix}.${k}.${i}`, v);
+          if (list[i]) list[i].variable.assign(tf.tensor(data, v.shape));
+          else list[i] = { originalName: `${v.name}/${suffix}`, variable: tf.variable(tf.tensor(data, v.shape), false) };
+        }
+      });
+    });
   }
 }

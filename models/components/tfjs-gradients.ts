@@ -2,7 +2,7 @@
  * Gradient functions for tfjs-core. Its Node bundle registers none (the `@tensorflow/tfjs` union
  * package does that), so tf.grad fails with "gradient function not found". These are ported from
  * tfjs-core 4.22 (Apache-2.0), for the ops dense networks, 2-D convolutional networks (Conv2D and
- * its transpose, Conv2DBackpropInput) and their losses use. Except for the convolutions, every gradient
+ * its transpose, Conv2DBackpropInput), BatchNorm and their losses use. Except for the convolutions, every gradient
  * here is itself built from ops listed here, so gradients of gradients (WGAN-GP's penalty) work;
  * LeakyRelu, Tanh, Sigmoid and Exp differ from the originals for that reason.
  */
@@ -28,6 +28,16 @@ function binary(kernelName: string, da: (dy: G, a: G, b: G) => G, db: (dy: G, a:
       return { a: () => reduceTo(da(d, a, b), a.shape, out), b: () => reduceTo(db(d, a, b), b.shape, out) };
     },
   };
+}
+
+/** The kernel native/tfjs-backend.ts registers for LeakyRelu's gradient (one pass instead of step, then multiply). */
+const LEAKY_RELU_GRAD = 'GantryLeakyReluGrad';
+
+/** dy · step(x, alpha): LeakyRelu's derivative, fused where the backend has the kernel. */
+function leakyReluGrad(dy: G, x: G, alpha: number): G {
+  if (tf.getKernel(LEAKY_RELU_GRAD, tf.getBackend())) return tf.engine().runKernel(LEAKY_RELU_GRAD, { dy, x }, { alpha } as unknown as tf.NamedAttrMap) as G;
+  // step(x, alpha) is 1 for x > 0 and alpha elsewhere: the derivative, with a (zero) gradient of its own.
+  return tf.mul(dy, tf.step(x, alpha));
 }
 
 function unaryX(kernelName: string, dx: (dy: G, x: G) => G): tf.GradConfig {
@@ -132,6 +142,9 @@ function gradConfigs(): tf.GradConfig[] {
     unaryX(tf.Square, (dy, x) => tf.mul(dy, tf.mul(f32(x), 2))),
     unaryX(tf.Sqrt, (dy, x) => tf.div(dy, tf.mul(tf.sqrt(f32(x)), 2))),
     unaryX(tf.Log, (dy, x) => tf.div(dy, f32(x))),
+    unaryX(tf.Log1p, (dy, x) => tf.div(dy, tf.add(f32(x), tf.scalar(1)))),
+    // d/dx x^(-1/2) = -1/2 · x^(-3/2) (BatchNorm's 1/√(σ² + ε)).
+    unaryX(tf.Rsqrt, (dy, x) => tf.div(tf.neg(dy), tf.mul(tf.mul(f32(x), tf.sqrt(f32(x))), 2))),
     unaryX(tf.Abs, (dy, x) => tf.mul(dy, tf.step(f32(x), -1))),
     unaryX(tf.Relu, (dy, x) => tf.mul(dy, f32(tf.step(x)))),
     {
@@ -139,8 +152,16 @@ function gradConfigs(): tf.GradConfig[] {
       inputsToSave: ['x'],
       gradFunc: (dy, saved, attrs) => {
         const { alpha } = attrs as unknown as { alpha: number };
-        // step(x, alpha) is 1 for x > 0 and alpha elsewhere: the derivative, with a (zero) gradient of its own.
-        return { x: () => tf.mul(dy as G, tf.step(saved[0], alpha)) };
+        return { x: () => leakyReluGrad(dy as G, saved[0], alpha) };
+      },
+    },
+    {
+      // The fused form's own gradient: linear in dy, and zero almost everywhere in x.
+      kernelName: LEAKY_RELU_GRAD,
+      inputsToSave: ['x'],
+      gradFunc: (ddx, saved, attrs) => {
+        const { alpha } = attrs as unknown as { alpha: number };
+        return { dy: () => leakyReluGrad(ddx as G, saved[0], alpha), x: () => tf.zerosLike(saved[0]) };
       },
     },
     // These three recompute their output from the saved input instead of saving the output (as

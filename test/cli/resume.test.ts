@@ -10,12 +10,25 @@ import { readFile } from 'node:fs/promises';
 import { runCli, startCli, tempHome, writeStudy } from '../helpers.js';
 import { listRecords } from '../../infra/ledger.js';
 import { LocalStore } from '../../infra/store/local.js';
+import { loadAddon } from '../../native/addon.js';
 
 const study = {
   name: 'resume',
   base: {
     dataset: { kind: 'synthetic-hsi', rows: 24, cols: 24, bands: 8, anomalies: 5, seed: 3 },
     model: { kind: 'wgan-gp', iterations: 400, hidden: 16, batchSize: 32, criticIters: 2, scoreRestarts: 1, scoreIterations: 5, logEvery: 5 },
+  },
+  seeds: [0],
+};
+
+/** The same promise for an image GAN: tiny GANomaly on synthetic textures (scan → screen → extract → split → train). */
+const ganStudy = {
+  name: 'resume-gan',
+  base: {
+    dataset: { kind: 'synthetic-textures', normals: 40, anomalies: 16, size: 32, channels: 1, seed: 3 },
+    tiling: { kind: 'resize', size: 16 },
+    split: { protocol: 'murase-mtd' },
+    model: { kind: 'ganomaly', ngf: 4, nz: 8, batchSize: 8, iterations: 300, validateEvery: 25, logEvery: 5 },
   },
   seeds: [0],
 };
@@ -29,17 +42,23 @@ async function latestCheckpoint(store: string): Promise<number> {
   return (JSON.parse(await readFile(join(store, ptr), 'utf8')) as { iteration: number }).iteration;
 }
 
+const SPECTRA = { study, dataSteps: ['load', 'filter', 'tile'], trainMetric: 'train/critic_loss' };
+const IMAGES = { study: ganStudy, dataSteps: ['scan', 'screen', 'extract', 'split'], trainMetric: 'train/g_loss' };
+
 const CASES = [
-  { backend: 'cpu', signal: 'SIGKILL', after: 'running' },
-  { backend: 'wasm', signal: 'SIGKILL', after: 'running' },
+  { backend: 'cpu', signal: 'SIGKILL', after: 'running', ...SPECTRA },
+  { backend: 'wasm', signal: 'SIGKILL', after: 'running', ...SPECTRA },
   // Ctrl-C: training saves a checkpoint, the run exits 130 and the ledger says 'interrupted'.
-  { backend: 'wasm', signal: 'SIGINT', after: 'interrupted' },
+  { backend: 'wasm', signal: 'SIGINT', after: 'interrupted', ...SPECTRA },
+  { backend: 'cpu', signal: 'SIGKILL', after: 'running', ...IMAGES },
+  { backend: 'native', signal: 'SIGKILL', after: 'running', ...IMAGES },
 ] as const;
 
-for (const { backend, signal, after: statusAfter } of CASES) {
-  test(`${signal === 'SIGKILL' ? 'kill -9' : 'Ctrl-C'} during training, then the same command: resumes from the checkpoint and ends bit-identical (${backend})`, { timeout: 300_000 }, async () => {
+for (const { backend, signal, after: statusAfter, study: spec, dataSteps, trainMetric } of CASES) {
+  test(`${signal === 'SIGKILL' ? 'kill -9' : 'Ctrl-C'} during ${spec.base.model.kind} training, then the same command: resumes from the checkpoint and ends bit-identical (${backend})`, { timeout: 300_000 }, async (t) => {
+    if (backend === 'native' && !loadAddon().addon) return t.skip(`native addon not built: ${loadAddon().reason}`);
     const dir = await tempHome();
-    const file = await writeStudy(dir, study);
+    const file = await writeStudy(dir, spec);
     const args = ['run', file, '--checkpoint-every', '20', '--backend', backend];
 
     const ref = join(dir, 'uninterrupted');
@@ -66,7 +85,7 @@ for (const { backend, signal, after: statusAfter } of CASES) {
     const b = await runCli(args, { GANTRY_HOME: home });
     assert.equal(b.code, 0, b.stderr);
     const after = await listRecords(new LocalStore(store));
-    for (const kind of ['load', 'filter', 'tile']) {
+    for (const kind of dataSteps) {
       const r = after.find((x) => x.kind === kind)!;
       assert.equal(r.attempt, 1, `${kind} was executed again`);
     }
@@ -80,7 +99,7 @@ for (const { backend, signal, after: statusAfter } of CASES) {
     assert.equal(qa.code, 0, qa.stderr);
     const ma = JSON.parse(qa.stdout) as { name: string; step: number; value: number }[];
     const mb = JSON.parse(qb.stdout) as typeof ma;
-    assert.ok(ma.some((m) => m.name === 'auc') && ma.some((m) => m.name === 'train/critic_loss'));
+    assert.ok(ma.some((m) => m.name === 'auc') && ma.some((m) => m.name === trainMetric));
     assert.equal(mb.length, ma.length, 'a resumed run must log each point exactly once');
     assert.deepEqual(mb, ma);
     // The trained model itself is byte-identical.

@@ -90,3 +90,19 @@ test('trials sharing data share load/filter/tile step keys; training params chan
   assert.equal(p2.find((s) => s.kind === 'train')!.key, plans[0].find((s) => s.kind === 'train')!.key);
   assert.notEqual(p2.find((s) => s.kind === 'score')!.key, plans[0].find((s) => s.kind === 'score')!.key);
 });
+
+test('a GAN given images it cannot take is refused at plan time, with the path and a size that works', () => {
+  const images = { kind: 'synthetic-textures', normals: 8, anomalies: 4, size: 32, channels: 1, seed: 1 };
+  const fails = (b: Record<string, unknown>, path: string, msg: RegExp) =>
+    assert.throws(
+      () => resolveStudy(defineStudy({ name: 'g', base: b }), {}, idHasher),
+      (e: unknown) => e instanceof SpecError && e.problems.some((p) => p.path === path && msg.test(p.message)),
+    );
+  fails({ dataset: images, tiling: { kind: 'resize', size: 30 }, model: { kind: 'ganomaly' } }, 'tiling.size', /power of two.*got 30\); try 32/);
+  fails({ dataset: images, tiling: { kind: 'resize', size: 64, crop: 48 }, model: { kind: 'algan' } }, 'tiling.crop', /got 48/);
+  fails({ dataset: { kind: 'synthetic-hsi' }, model: { kind: 'skip-ganomaly' } }, 'model.kind', /needs images/);
+  fails({ dataset: { kind: 'synthetic-hsi' }, tiling: { kind: 'window', size: 3 }, model: { kind: 'algan' } }, 'tiling.kind', /not odd-sized windows/);
+  // What works: a power-of-two side, and ALGAN's dense networks on spectra.
+  assert.equal(resolveStudy(defineStudy({ name: 'g', base: { dataset: images, tiling: { kind: 'resize', size: 16 }, model: { kind: 'ganomaly' } } }), {}, idHasher).trials.length, 1);
+  assert.equal(resolveStudy(defineStudy({ name: 'g', base: { dataset: { kind: 'synthetic-hsi' }, model: { kind: 'algan' } } }), {}, idHasher).trials.length, 1);
+});

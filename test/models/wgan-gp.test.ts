@@ -6,7 +6,8 @@ import { Prng } from '../../datasets/prng.js';
 import { CancelledError, UserError } from '../../core/errors.js';
 import { backendName, selectBackend } from '../../models/backend.js';
 import { loadAddon } from '../../native/addon.js';
-import type { MetricPoint, Samples, TrainHooks } from '../../models/detector.js';
+import type { Samples } from '../../models/detector.js';
+import { keyed, recorder } from './recorder.js';
 import { memorySource } from '../../core/samples.js';
 import { wganGp, wganGpParams, type WganGpParams } from '../../models/wgan-gp/index.js';
 import { gradientPenalty } from '../../models/wgan-gp/losses.js';
@@ -33,41 +34,6 @@ const TRAIN: Samples = { n: 512, dim: DIM, data: sheet(512, DIM, 1) };
 
 function params(over: Partial<WganGpParams> = {}): WganGpParams {
   return wganGpParams.parse({ iterations: 12, logEvery: 2, ...over });
-}
-
-interface Recorder {
-  hooks: TrainHooks;
-  checkpoints: Map<number, Uint8Array>;
-  logs: MetricPoint[];
-  tensors: number[];
-}
-
-function recorder(opts: { restore?: Uint8Array; every?: number; killAt?: number; onProgress?: (it: number) => void; signal?: AbortSignal } = {}): Recorder {
-  const r: Recorder = {
-    checkpoints: new Map(),
-    logs: [],
-    tensors: [],
-    hooks: {
-      restore: async () => opts.restore,
-      checkpointDue: (it) => it % (opts.every ?? 4) === 0,
-      checkpoint: async (it, bytes) => {
-        r.checkpoints.set(it, Uint8Array.from(bytes));
-        if (it === opts.killAt) throw new Error(`killed after iteration ${it}`);
-      },
-      log: (points) => r.logs.push(...points),
-      progress: (done) => {
-        r.tensors.push(tf.memory().numTensors);
-        opts.onProgress?.(done);
-      },
-      signal: opts.signal,
-    },
-  };
-  return r;
-}
-
-/** Metric points keyed by (name, step), as the catalog stores them. */
-function keyed(points: MetricPoint[]): Map<string, number> {
-  return new Map(points.map((p) => [`${p.name}@${p.step}`, p.value]));
 }
 
 function auc(scores: Float64Array, isAnomaly: (i: number) => boolean): number {

@@ -542,13 +542,20 @@ test('with MLflow on the launcher and the catalog worker: one parent run for the
     const trials = (await query(d.catalogPath, 'SELECT trial_id, backend FROM trials ORDER BY 1')) as [string, string | null][];
     const tag = (x: MlflowRun, k: string) => x.data.tags.find((t) => t.key === k)?.value;
     let done: MlflowRun[] = [];
+    // On a loaded machine the launcher's last flush (10 s) may not reach MLflow; it then says so,
+    // and what it left (the launch's parent run ending) is sent by `gantry sync mlflow`, as documented.
+    const leftover = /items left in the outbox/.test(r.stderr);
+    if (leftover) {
+      const sync = await runCli(['sync', 'mlflow', '--timeout', '60'], { ...d.env(), ...extra });
+      assert.equal(sync.code, 0, sync.stderr);
+    }
     // The catalog worker mirrors in the background: wait for it.
     await until('every run FINISHED in MLflow', async () => {
       const exp = await mlflow.getExperimentByName(`gantry/${name}`);
       if (!exp) return false;
       done = await mlflow.searchRuns([exp.experiment_id], '', { maxResults: 100 });
       return done.filter((x) => tag(x, 'gantry.trial_id')).length === trials.length && done.every((x) => x.info.status === 'FINISHED');
-    }, 120_000, () => d.logs());
+    }, 120_000, () => `runs: ${done.map((x) => `${tag(x, 'gantry.trial_id') ?? `parent ${tag(x, 'gantry.launch_id') ?? '?'}`} ${x.info.status}`).join(', ') || 'none'}; ${trials.length} trials in the catalog; launcher: ${leftover ? 'left items, synced' : 'flushed'}\n${r.stderr}\n${d.logs()}`);
     const parents = done.filter((x) => tag(x, 'gantry.launch_id'));
     assert.equal(parents.length, 1, 'one parent run');
     assert.equal(parents[0].info.run_name, `${name}`);
