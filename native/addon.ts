@@ -32,6 +32,14 @@ export interface NativeAddon {
   adam(value: Float32Array, m: Float32Array, v: Float32Array, grad: Float32Array, outValue: Float32Array, outM: Float32Array, outV: Float32Array, h: Float32Array): void;
   /** p: [outer, mid, inner]; sums x viewed as [outer, mid, inner] over mid. */
   sum(x: Float32Array, out: Float32Array, p: Int32Array): void;
+  /** out = dy · step(x, alpha): LeakyRelu's gradient in one pass. */
+  leakyReluGrad(dy: Float32Array, x: Float32Array, out: Float32Array, alpha: number): void;
+  /** p: [rows, c]; per-channel mean and biased variance of x viewed as [rows, c]. */
+  batchNormStats(x: Float32Array, mean: Float32Array, variance: Float32Array, p: Int32Array): void;
+  /** y = (x − mean)·(gamma·invstd) + beta per channel. */
+  batchNormApply(x: Float32Array, mean: Float32Array, invstd: Float32Array, gamma: Float32Array, beta: Float32Array, y: Float32Array, p: Int32Array): void;
+  /** The training-mode gradient: dx, dgamma, dbeta. */
+  batchNormBackward(x: Float32Array, dy: Float32Array, mean: Float32Array, invstd: Float32Array, gamma: Float32Array, dx: Float32Array, dgamma: Float32Array, dbeta: Float32Array, p: Int32Array): void;
 }
 
 /** Op codes of native/src/elementwise.h. */

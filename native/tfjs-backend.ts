@@ -17,6 +17,16 @@ export const NATIVE_BACKEND = 'native';
  * values), outputs [value, m, v]. models/components/adam.ts uses it where it is registered.
  */
 export const FUSED_ADAM = 'GantryFusedAdam';
+/**
+ * Kernels only this backend has: BatchNorm in training mode over the channel (last) axis.
+ * GantryBatchNormTrain {x, gamma, beta}, attrs {epsilon} → [y, mean, variance (biased), invstd];
+ * GantryBatchNormGrad {x, dy, mean, invstd, gamma} → [dx, dgamma, dbeta].
+ * models/components/network.ts uses them where they are registered.
+ */
+export const BATCH_NORM_TRAIN = 'GantryBatchNormTrain';
+/** GantryLeakyReluGrad {dy, x}, attrs {alpha} → dy · step(x, alpha) (models/components/tfjs-gradients.ts). */
+export const LEAKY_RELU_GRAD = 'GantryLeakyReluGrad';
+export const BATCH_NORM_GRAD = 'GantryBatchNormGrad';
 
 type Args = Parameters<tf.KernelFunc>[0];
 type Result = tf.TensorInfo | tf.TensorInfo[];
@@ -333,6 +343,51 @@ export function registerNativeBackend(): { info?: AddonInfo; reason?: string } {
       const [ov, om, ow] = [output(n), output(n), output(n)];
       addon.adam(f32(b, value), f32(b, m), f32(b, v), f32(b, grad), ov, om, ow, Float32Array.from((attrs as unknown as { hyper: number[] }).hyper));
       return [b.makeTensorInfo(value.shape, 'float32', ov), b.makeTensorInfo(value.shape, 'float32', om), b.makeTensorInfo(value.shape, 'float32', ow)];
+    },
+  });
+  tf.registerKernel({
+    kernelName: LEAKY_RELU_GRAD,
+    backendName: NATIVE_BACKEND,
+    kernelFunc: ({ inputs, backend, attrs }) => {
+      const { dy, x } = inputs as Record<'dy' | 'x', tf.TensorInfo>;
+      const b = backend as MathBackendCPU;
+      if (!allF32(dy, x) || size(dy.shape) !== size(x.shape)) throw new Error(`${LEAKY_RELU_GRAD}: float32 tensors of one shape only`);
+      const out = output(size(x.shape));
+      addon.leakyReluGrad(f32(b, dy), f32(b, x), out, (attrs as unknown as { alpha: number }).alpha);
+      return b.makeTensorInfo(x.shape, 'float32', out);
+    },
+  });
+  const bnShape = (x: tf.TensorInfo) => {
+    const c = x.shape[x.shape.length - 1];
+    return { rows: size(x.shape) / c, c, p: Int32Array.of(size(x.shape) / c, c) };
+  };
+  tf.registerKernel({
+    kernelName: BATCH_NORM_TRAIN,
+    backendName: NATIVE_BACKEND,
+    kernelFunc: ({ inputs, backend, attrs }) => {
+      const { x, gamma, beta } = inputs as Record<'x' | 'gamma' | 'beta', tf.TensorInfo>;
+      const b = backend as MathBackendCPU;
+      if (!allF32(x, gamma, beta)) throw new Error(`${BATCH_NORM_TRAIN}: float32 tensors only`);
+      const { rows, c, p } = bnShape(x);
+      const [mean, variance, y] = [output(c), output(c), output(rows * c)];
+      addon.batchNormStats(f32(b, x), mean, variance, p);
+      const eps = (attrs as unknown as { epsilon: number }).epsilon;
+      const invstd = Float32Array.from(variance, (v) => 1 / Math.sqrt(Math.fround(v + eps)));
+      addon.batchNormApply(f32(b, x), mean, invstd, f32(b, gamma), f32(b, beta), y, p);
+      return [b.makeTensorInfo(x.shape, 'float32', y), b.makeTensorInfo([c], 'float32', mean), b.makeTensorInfo([c], 'float32', variance), b.makeTensorInfo([c], 'float32', invstd)];
+    },
+  });
+  tf.registerKernel({
+    kernelName: BATCH_NORM_GRAD,
+    backendName: NATIVE_BACKEND,
+    kernelFunc: ({ inputs, backend }) => {
+      const { x, dy, mean, invstd, gamma } = inputs as Record<'x' | 'dy' | 'mean' | 'invstd' | 'gamma', tf.TensorInfo>;
+      const b = backend as MathBackendCPU;
+      if (!allF32(x, dy, mean, invstd, gamma)) throw new Error(`${BATCH_NORM_GRAD}: float32 tensors only`);
+      const { rows, c, p } = bnShape(x);
+      const [dx, dgamma, dbeta] = [output(rows * c), output(c), output(c)];
+      addon.batchNormBackward(f32(b, x), f32(b, dy), f32(b, mean), f32(b, invstd), f32(b, gamma), dx, dgamma, dbeta, p);
+      return [b.makeTensorInfo(x.shape, 'float32', dx), b.makeTensorInfo([c], 'float32', dgamma), b.makeTensorInfo([c], 'float32', dbeta)];
     },
   });
   return (registered = { info: addon.info() });

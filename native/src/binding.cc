@@ -206,6 +206,58 @@ napi_value Sum(napi_env env, napi_callback_info info) {
   });
 }
 
+// leakyReluGrad(dy, x, out, alpha)
+napi_value LeakyReluGrad(napi_env env, napi_callback_info info) {
+  return guarded(env, [&] {
+    napi_value a[4];
+    args(env, info, 4, a);
+    size_t n;
+    const float* dy = typed<float>(env, a[0], napi_float32_array, &n, "dy");
+    double alpha;
+    if (napi_get_value_double(env, a[3], &alpha) != napi_ok) throw Fail{"leakyReluGrad: alpha must be a number"};
+    gantry::leaky_relu_grad(dy, f32(env, a[1], n, "x"), f32(env, a[2], n, "out"), static_cast<int64_t>(n), static_cast<float>(alpha));
+  });
+}
+
+// batchNormStats(x, mean, var, [rows, c])
+napi_value BatchNormStats(napi_env env, napi_callback_info info) {
+  return guarded(env, [&] {
+    napi_value a[4];
+    args(env, info, 4, a);
+    const int32_t* p = i32(env, a[3], 2, "batch norm params");
+    const int64_t rows = p[0], c = p[1];
+    positive({rows, c}, "batch norm");
+    gantry::bn_stats(f32(env, a[0], rows * c, "x"), rows, c, f32(env, a[1], c, "mean"), f32(env, a[2], c, "var"));
+  });
+}
+
+// batchNormApply(x, mean, invstd, gamma, beta, y, [rows, c])
+napi_value BatchNormApply(napi_env env, napi_callback_info info) {
+  return guarded(env, [&] {
+    napi_value a[7];
+    args(env, info, 7, a);
+    const int32_t* p = i32(env, a[6], 2, "batch norm params");
+    const int64_t rows = p[0], c = p[1];
+    positive({rows, c}, "batch norm");
+    gantry::bn_apply(f32(env, a[0], rows * c, "x"), rows, c, f32(env, a[1], c, "mean"), f32(env, a[2], c, "invstd"),
+                     f32(env, a[3], c, "gamma"), f32(env, a[4], c, "beta"), f32(env, a[5], rows * c, "y"));
+  });
+}
+
+// batchNormBackward(x, dy, mean, invstd, gamma, dx, dgamma, dbeta, [rows, c])
+napi_value BatchNormBackward(napi_env env, napi_callback_info info) {
+  return guarded(env, [&] {
+    napi_value a[9];
+    args(env, info, 9, a);
+    const int32_t* p = i32(env, a[8], 2, "batch norm params");
+    const int64_t rows = p[0], c = p[1];
+    positive({rows, c}, "batch norm");
+    gantry::bn_backward(f32(env, a[0], rows * c, "x"), f32(env, a[1], rows * c, "dy"), rows, c, f32(env, a[2], c, "mean"),
+                        f32(env, a[3], c, "invstd"), f32(env, a[4], c, "gamma"), f32(env, a[5], rows * c, "dx"),
+                        f32(env, a[6], c, "dgamma"), f32(env, a[7], c, "dbeta"));
+  });
+}
+
 napi_value Info(napi_env env, napi_callback_info) {
   napi_value o, isa, threads, mr, nr;
   int m, r;
@@ -235,6 +287,10 @@ NAPI_MODULE_INIT() {
       {"adam", nullptr, Adam, nullptr, nullptr, nullptr, napi_default, nullptr},
       {"sum", nullptr, Sum, nullptr, nullptr, nullptr, napi_default, nullptr},
       {"binary", nullptr, Binary, nullptr, nullptr, nullptr, napi_default, nullptr},
+      {"leakyReluGrad", nullptr, LeakyReluGrad, nullptr, nullptr, nullptr, napi_default, nullptr},
+      {"batchNormStats", nullptr, BatchNormStats, nullptr, nullptr, nullptr, napi_default, nullptr},
+      {"batchNormApply", nullptr, BatchNormApply, nullptr, nullptr, nullptr, napi_default, nullptr},
+      {"batchNormBackward", nullptr, BatchNormBackward, nullptr, nullptr, nullptr, napi_default, nullptr},
   };
   napi_define_properties(env, exports, sizeof(props) / sizeof(props[0]), props);
   return exports;

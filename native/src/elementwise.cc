@@ -8,8 +8,8 @@
 namespace gantry {
 namespace {
 
-constexpr int64_t kGrain = 1 << 15;
-constexpr int64_t kCols = 256;  // columns summed together in sum()  // elements per task; below 2 grains, one thread
+constexpr int64_t kGrain = 1 << 15;  // elements per task; below 2 grains, one thread
+constexpr int64_t kCols = 256;       // columns summed together in sum() and the BatchNorm kernels
 
 // f(begin, end) over [0, n) in up to 2 tasks per thread; boundaries are multiples of `align`.
 template <class F>
@@ -192,6 +192,107 @@ void sum(const float* x, float* out, int64_t outer, int64_t mid, int64_t inner) 
   else parallel(static_cast<int>(std::min<int64_t>(blocks, 2 * pool_threads())), [&](int t) {
     const int tasks = static_cast<int>(std::min<int64_t>(blocks, 2 * pool_threads()));
     body(blocks * t / tasks, blocks * (t + 1) / tasks);
+  });
+}
+
+namespace {
+// f(c0, c1) over channel ranges; about 32 K elements per task, at most 2 tasks per thread.
+template <class F>
+void by_channels(int64_t rows, int64_t c, F&& f) {
+  const int64_t per = std::max<int64_t>(1, kGrain / std::max<int64_t>(1, rows));
+  const int tasks = static_cast<int>(std::min<int64_t>({2 * pool_threads(), (c + per - 1) / per, c}));
+  if (tasks <= 1) {
+    f(int64_t(0), c);
+    return;
+  }
+  parallel(tasks, [&](int t) {
+    const int64_t a = c * t / tasks, b = c * (t + 1) / tasks;
+    if (b > a) f(a, b);
+  });
+}
+}  // namespace
+
+void leaky_relu_grad(const float* dy, const float* x, float* out, int64_t n, float alpha) {
+  chunked(n, [=](int64_t a, int64_t b) {
+    const float* __restrict d = dy;
+    const float* __restrict v = x;
+    float* __restrict o = out;
+    for (int64_t i = a; i < b; i++) {
+      const float s = v[i] > 0.f ? 1.f : alpha;  // tf.step(x, alpha)
+      o[i] = d[i] * (v[i] != v[i] ? v[i] : s);
+    }
+  });
+}
+
+void bn_stats(const float* x, int64_t rows, int64_t c, float* mean, float* var) {
+  by_channels(rows, c, [=](int64_t c0, int64_t c1) {
+    const int64_t w = c1 - c0;
+    double acc[kCols];
+    for (int64_t j0 = 0; j0 < w; j0 += kCols) {
+      const int64_t n = std::min(kCols, w - j0);
+      const float* base = x + c0 + j0;
+      for (int64_t j = 0; j < n; j++) acc[j] = 0;
+      for (int64_t r = 0; r < rows; r++)
+        for (int64_t j = 0; j < n; j++) acc[j] += base[r * c + j];
+      float mu[kCols];
+      for (int64_t j = 0; j < n; j++) mu[j] = static_cast<float>(acc[j] / rows), acc[j] = 0;
+      for (int64_t r = 0; r < rows; r++)
+        for (int64_t j = 0; j < n; j++) {
+          const double d = static_cast<double>(base[r * c + j]) - mu[j];
+          acc[j] += d * d;
+        }
+      for (int64_t j = 0; j < n; j++) mean[c0 + j0 + j] = mu[j], var[c0 + j0 + j] = static_cast<float>(acc[j] / rows);
+    }
+  });
+}
+
+void bn_apply(const float* x, int64_t rows, int64_t c, const float* mean, const float* invstd, const float* gamma,
+              const float* beta, float* y) {
+  chunked(
+      rows * c,
+      [=](int64_t a, int64_t b) {
+        for (int64_t i = a; i < b; i += c) {
+          const float* __restrict xi = x + i;
+          float* __restrict yi = y + i;
+          for (int64_t j = 0; j < c; j++) yi[j] = (xi[j] - mean[j]) * (gamma[j] * invstd[j]) + beta[j];
+        }
+      },
+      c);
+}
+
+void bn_backward(const float* x, const float* dy, int64_t rows, int64_t c, const float* mean, const float* invstd,
+                 const float* gamma, float* dx, float* dgamma, float* dbeta) {
+  by_channels(rows, c, [=](int64_t c0, int64_t c1) {
+    const int64_t w = c1 - c0;
+    double sdy[kCols], sdyx[kCols];
+    for (int64_t j0 = 0; j0 < w; j0 += kCols) {
+      const int64_t n = std::min(kCols, w - j0), off = c0 + j0;
+      for (int64_t j = 0; j < n; j++) sdy[j] = 0, sdyx[j] = 0;
+      for (int64_t r = 0; r < rows; r++) {
+        const float* xr = x + r * c + off;
+        const float* dr = dy + r * c + off;
+        for (int64_t j = 0; j < n; j++) {
+          sdy[j] += dr[j];
+          sdyx[j] += static_cast<double>(dr[j]) * (static_cast<double>(xr[j]) - mean[off + j]);
+        }
+      }
+      float k1[kCols], k2[kCols], g[kCols], mu[kCols];
+      for (int64_t j = 0; j < n; j++) {
+        const double is = invstd[off + j];
+        dbeta[off + j] = static_cast<float>(sdy[j]);
+        dgamma[off + j] = static_cast<float>(sdyx[j] * is);
+        g[j] = static_cast<float>(gamma[off + j] * is);                 // gamma·invstd
+        k1[j] = static_cast<float>(sdy[j] / rows);                       // mean of dy
+        k2[j] = static_cast<float>(sdyx[j] * is * is / rows);            // mean of dy·x̂, times invstd
+        mu[j] = mean[off + j];
+      }
+      for (int64_t r = 0; r < rows; r++) {
+        const float* __restrict xr = x + r * c + off;
+        const float* __restrict dr = dy + r * c + off;
+        float* __restrict out = dx + r * c + off;
+        for (int64_t j = 0; j < n; j++) out[j] = g[j] * (dr[j] - k1[j] - (xr[j] - mu[j]) * k2[j]);
+      }
+    }
   });
 }
 

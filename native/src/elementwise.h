@@ -25,4 +25,18 @@ void sum(const float* x, float* out, int64_t outer, int64_t mid, int64_t inner);
 void adam(const float* value, const float* m, const float* v, const float* g, float* outValue, float* outM, float* outV,
           int64_t n, const float* h);
 
+// out[i] = dy[i] · step(x[i], alpha): LeakyRelu's gradient in one pass (NaN where x is NaN).
+void leaky_relu_grad(const float* dy, const float* x, float* out, int64_t n, float alpha);
+
+// BatchNorm over x viewed as [rows, c] (channels last), split by channel ranges so the sums do
+// not depend on the thread count. Statistics in double: mean and the biased variance (two passes).
+void bn_stats(const float* x, int64_t rows, int64_t c, float* mean, float* var);
+// y = (x - mean) * (gamma * invstd) + beta, per channel.
+void bn_apply(const float* x, int64_t rows, int64_t c, const float* mean, const float* invstd, const float* gamma,
+              const float* beta, float* y);
+// The gradient of bn_apply with batch statistics: dbeta = Σ dy, dgamma = Σ dy·x̂ and
+// dx = gamma·invstd·(dy − dbeta/rows − x̂·dgamma/rows), x̂ = (x − mean)·invstd.
+void bn_backward(const float* x, const float* dy, int64_t rows, int64_t c, const float* mean, const float* invstd,
+                 const float* gamma, float* dx, float* dgamma, float* dbeta);
+
 }  // namespace gantry

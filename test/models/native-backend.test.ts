@@ -11,6 +11,8 @@ import { Prng } from '../../datasets/prng.js';
 import { selectBackend } from '../../models/backend.js';
 import { disposeRefNet, initRefNet, refLoss, refNetVars, refOptimizer, refTrainStep } from '../../models/components/ganomaly-net.js';
 import { Adam } from '../../models/components/adam.js';
+import { Network } from '../../models/components/network.js';
+import { MODELS, modelSummary } from '../../models/summaries.js';
 import { loadAddon } from '../../native/addon.js';
 import { FUSED_ADAM, NATIVE_KERNELS } from '../../native/tfjs-backend.js';
 
@@ -356,4 +358,87 @@ test('conv gradients (Conv2D, Conv2DBackpropInput) match finite differences on t
     }
   }
   tf.dispose([x, w1, w2, ...Object.values(grads)]);
+});
+
+test('native BatchNorm (training mode): output, batch statistics and gradients match the op composition on cpu', async (t) => {
+  if (!addon) return t.skip(SKIP);
+  const rng = new Prng(21);
+  for (const shape of [[5, 3, 3, 7], [64, 4, 4, 300], [9, 11]]) {
+    const c = shape[shape.length - 1];
+    const n = shape.reduce((a, b) => a * b, 1);
+    const xs = Float32Array.from(rng.normals(n), (v, i) => 2 * v + (i % c) * 0.3);
+    const gs = Float32Array.from(rng.normals(c, 0.1), (v) => 1 + v);
+    const bs = rng.normals(c, 0.1);
+    const ws = rng.normals(n);
+    const spec = { name: 'bn', input: shape.slice(1), layers: [{ op: 'bn' as const }] };
+    const run = () => {
+      const net = new Network(spec, { bnEpsilon: 1e-3, bnMomentum: 0.5, bnUnbiased: true, initStd: 0.02 }, new Prng(1));
+      const [gamma, beta] = net.trainable();
+      gamma.assign(tf.tensor(gs, gamma.shape));
+      beta.assign(tf.tensor(bs, beta.shape));
+      const x = tf.tensor(xs, shape);
+      const w = tf.tensor(ws, shape);
+      // d/dx, d/dgamma, d/dbeta of Σ w·BN(x), plus the moving statistics after one update.
+      const { value, grads } = tf.valueAndGrads((xx: tf.Tensor) => tf.sum(tf.mul(net.apply(xx, { training: true }).out, w)))([x]);
+      const g2 = tf.variableGrads(() => tf.sum(tf.mul(net.apply(x, { training: true }).out, w)) as tf.Scalar, [gamma, beta]);
+      net.commit();
+      const moving = net.weights.filter((q) => !q.trainable).map((q) => q.variable.clone());
+      const out = [value, grads[0], g2.grads[gamma.name], g2.grads[beta.name], ...moving];
+      net.dispose();
+      return out;
+    };
+    await same(`BatchNorm ${JSON.stringify(shape)}`, run, 5e-5);
+  }
+});
+
+test('native LeakyRelu gradient (one fused pass) and its own gradient match cpu, NaN included', async (t) => {
+  if (!addon) return t.skip(SKIP);
+  const rng = new Prng(22);
+  const xs = rng.normals(5000);
+  xs[7] = NaN;
+  xs[8] = 0;
+  const ws = rng.normals(5000);
+  await same('LeakyRelu grad', () => {
+    const x = tf.tensor1d(xs);
+    const w = tf.tensor1d(ws);
+    const f = (v: tf.Tensor) => tf.sum(tf.mul(tf.leakyRelu(v, 0.2), w));
+    const g = tf.grad(f)(x);
+    // Second order: d/dx Σ (∂f/∂x)², zero a.e., must exist (WGAN-GP-style penalties differentiate gradients).
+    const gg = tf.grad((v: tf.Tensor) => tf.sum(tf.square(tf.grad(f)(v))))(tf.tensor1d(Float32Array.from(xs, (v) => (Number.isNaN(v) ? 1 : v))));
+    return [g, gg];
+  }, 0);
+});
+
+test('every convolution and transposed convolution the GAN presets build (kernel, stride, padding): forward and both gradients match cpu', async (t) => {
+  if (!addon) return t.skip(SKIP);
+  const seen = new Map<string, { op: 'conv' | 'convT'; k: number; s: number; pad: 'same' | 'valid' }>();
+  for (const m of MODELS.filter((x) => Object.keys(x.presets).length)) {
+    for (const preset of Object.keys(m.presets)) {
+      for (const part of modelSummary(m.kind, preset).parts) {
+        for (const net of part.nets) {
+          for (const r of net.rows) {
+            const d = /^(\d+)×\d+ s(\d+) (same|valid)/.exec(r.detail);
+            if (!d || (r.type !== 'Conv2D' && r.type !== 'Conv2DTranspose')) continue;
+            const c = { op: r.type === 'Conv2D' ? ('conv' as const) : ('convT' as const), k: Number(d[1]), s: Number(d[2]), pad: d[3] as 'same' | 'valid' };
+            seen.set(JSON.stringify(c), c);
+          }
+        }
+      }
+    }
+  }
+  assert.ok(seen.size >= 6, `configurations: ${[...seen.keys()].join(' ')}`);
+  for (const c of seen.values()) {
+    await same(`${c.op} k${c.k} s${c.s} ${c.pad}`, () => {
+      const rng = new Prng(c.k * 10 + c.s);
+      const inSize = c.op === 'conv' ? 8 : c.pad === 'valid' ? 1 : 4;
+      const x = rnd(rng, [3, inSize, inSize, 5]) as tf.Tensor4D;
+      const f = rnd(rng, c.op === 'conv' ? [c.k, c.k, 5, 6] : [c.k, c.k, 6, 5]) as tf.Tensor4D;
+      const out = c.pad === 'same' ? inSize * c.s : (inSize - 1) * c.s + c.k;
+      const fwd = (xx: tf.Tensor4D, ff: tf.Tensor4D) => (c.op === 'conv' ? tf.conv2d(xx, ff, c.s, c.pad) : tf.conv2dTranspose(xx, ff, [3, out, out, 6], c.s, c.pad));
+      const y = fwd(x, f);
+      const w = rnd(rng, y.shape);
+      const [gx, gf] = tf.grads((xx: tf.Tensor, ff: tf.Tensor) => tf.sum(tf.mul(fwd(xx as tf.Tensor4D, ff as tf.Tensor4D), w)))([x, f]);
+      return [y, gx, gf];
+    }, 5e-5);
+  }
 });
