@@ -3,6 +3,7 @@ import { benchExecutorOverhead } from './executor-overhead.js';
 import { benchMetricsIngest } from './metrics-ingest.js';
 import { benchMlflowThroughput } from './mlflow-throughput.js';
 import { benchTrainStep } from './train-step.js';
+import { benchGanTraining } from './train-gan.js';
 import { benchPatches } from './patches.js';
 import { benchLoaders } from './loaders.js';
 import { benchBaselines } from './baselines.js';
@@ -13,6 +14,7 @@ const BENCHES: [string, () => Promise<void>][] = [
   ['metrics ingest + queries', benchMetricsIngest],
   ['mlflow throughput', benchMlflowThroughput],
   ['training step vs pytorch (issue 5)', async () => void (await benchTrainStep())],
+  ['GANomaly training vs pytorch, image GAN scoring (issue 11)', benchGanTraining],
   ['MTD decode + 32x32 patches vs numpy/PIL', async () => void (await benchPatches())],
   ['.mat and ENVI load MB/s vs numpy/scipy', benchLoaders],
   ['PCA over 300,000 streamed patches (peak RSS), kNN throughput', benchBaselines],

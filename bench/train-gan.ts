@@ -14,7 +14,8 @@ import { performance } from 'node:perf_hooks';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import * as tf from '@tensorflow/tfjs-core';
 import { Prng } from '../datasets/prng.js';
-import { backendName, ensureConvTraining } from '../models/backend.js';
+import { backendName, ensureConvTraining, selectBackend } from '../models/backend.js';
+import { loadAddon } from '../native/addon.js';
 import { buildGanomaly } from '../models/ganomaly/model.js';
 import { ganomalyParams, resolveGanomaly } from '../models/ganomaly/params.js';
 import { buildSkipGanomaly } from '../models/skip-ganomaly/model.js';
@@ -70,6 +71,8 @@ function scoreThroughput(model: GanModel, isize: number, reps: number): number {
 export async function benchGanTraining(): Promise<void> {
   const steps = Math.max(1, Number(process.env.BENCH_GAN_STEPS ?? 5) || 5);
   const sizes = (process.env.BENCH_GAN_SIZES ?? '32,64').split(',').map(Number);
+  // The default CPU path (the train-step bench may have left wasm selected for its comparison).
+  await selectBackend(process.env.GANTRY_BACKEND ?? (loadAddon().addon ? 'native' : 'cpu'));
   const choice = await ensureConvTraining();
   console.log(`gantry image GANs on ${backendName()}${choice.note ? ` (${choice.note})` : ''}, batch ${BATCH}, ${steps} timed iterations after one warm-up`);
   for (const isize of sizes) {

@@ -8,7 +8,7 @@
  *     latent-optimisation score (restarts × iterations per pixel, models/wgan-gp/score.ts).
  *
  * The last line is the ratio: `ratio 1.12 (gantry 347 img/s, pytorch 310 img/s)`.
- * Options (env): BENCH_STEPS (timed steps, default 10), BENCH_SKIP_SCORING=1.
+ * Options (env): BENCH_STEPS (timed steps, default 10), BENCH_SKIP_SCORING=1, BENCH_SKIP_GAN=1 (the image GANs after it).
  * No assertions: figures only. Timings on a shared or busy machine vary run to run.
  */
 import { spawnSync } from 'node:child_process';
@@ -24,6 +24,7 @@ import { disposeNets, initNets } from '../models/wgan-gp/network.js';
 import { generatorScores } from '../models/wgan-gp/score.js';
 import { wganGpParams } from '../models/wgan-gp/params.js';
 import { loadAddon } from '../native/addon.js';
+import { benchGanTraining } from './train-gan.js';
 
 const BATCH = 64;
 const PYTHON = '/usr/bin/python3';
@@ -169,8 +170,13 @@ export async function benchTrainStep(): Promise<TrainBenchResult> {
 }
 
 if (process.argv[1] && import.meta.url === pathToFileURL(process.argv[1]).href) {
-  benchTrainStep().catch((e) => {
-    console.error(e instanceof Error ? (e.stack ?? e.message) : String(e));
-    process.exitCode = 1;
-  });
+  // `npm run bench:train`: the reference step, then the image GANs (bench/train-gan.ts); BENCH_SKIP_GAN=1 skips those.
+  benchTrainStep()
+    .then(async () => {
+      if (process.env.BENCH_SKIP_GAN !== '1') await benchGanTraining();
+    })
+    .catch((e) => {
+      console.error(e instanceof Error ? (e.stack ?? e.message) : String(e));
+      process.exitCode = 1;
+    });
 }

@@ -213,14 +213,9 @@ void by_channels(int64_t rows, int64_t c, F&& f) {
 }  // namespace
 
 void leaky_relu_grad(const float* dy, const float* x, float* out, int64_t n, float alpha) {
-  chunked(n, [=](int64_t a, int64_t b) {
-    const float* __restrict d = dy;
-    const float* __restrict v = x;
-    float* __restrict o = out;
-    for (int64_t i = a; i < b; i++) {
-      const float s = v[i] > 0.f ? 1.f : alpha;  // tf.step(x, alpha)
-      o[i] = d[i] * (v[i] != v[i] ? v[i] : s);
-    }
+  // tf.step(x, alpha) is NaN where x is; the product then is too.
+  chunked(n, [=](int64_t s, int64_t e) {
+    run2(dy, x, out, s, e, [alpha](float d, float v) { return d * (v != v ? v : (v > 0.f ? 1.f : alpha)); });
   });
 }
 
