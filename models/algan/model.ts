@@ -12,7 +12,7 @@ import * as tf from '@tensorflow/tfjs-core';
 import type { Prng } from '../../datasets/prng.js';
 import { bceWithLogits, bceWithLogitsPerSample, targets } from '../components/gan-losses.js';
 import type { GanDefinition, GanModel } from '../components/gan.js';
-import { dLoss, dTrain, ganNetworks, INFER, TRAIN, trainingKeys, update } from '../components/gan-nets.js';
+import { dLoss, dTrain, ganNetworks, gradientPenalty, INFER, TRAIN, trainingKeys, update } from '../components/gan-nets.js';
 import type { Packed } from '../components/packed.js';
 import { alganNets } from './architecture.js';
 import type { AlganParams } from './params.js';
@@ -125,8 +125,10 @@ export function buildAlgan(p: AlganParams, shape: readonly number[], rng: Prng):
                   terms.push(old);
                   parts.d_buffer = old;
                 }
+                const gp = gradientPenalty(disc, x, fakes, p, ctx.rng, dOpts);
+                if (gp) terms.push(gp);
                 const total = tf.addN(terms) as tf.Scalar;
-                Object.assign(parts, { d_loss: total, d_real: real, d_fake: fake });
+                Object.assign(parts, { d_loss: total, d_real: real, d_fake: fake, ...(gp ? { d_gp: gp } : {}) });
                 return total;
               }),
             );

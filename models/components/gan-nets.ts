@@ -30,7 +30,7 @@ export interface GanNetworks {
 export function ganNetworks(generators: NetSpec[], discriminator: NetSpec, p: GanCommon, rng: Prng): GanNetworks {
   const o = netOptions(p);
   const gens = generators.map((s) => new Network(s, o, rng));
-  const disc = new Network(discriminator, o, rng);
+  const disc = new Network(discriminator, { ...o, secondOrder: p.gradientPenalty > 0 }, rng);
   const g = new Adam(p.lrG, p.beta1, p.beta2);
   const d = new Adam(p.lrD, p.beta1, p.beta2);
   const nets = [...gens, disc];
@@ -80,6 +80,20 @@ export function dLoss(logits: tf.Tensor, real: boolean, p: GanCommon, rng: Prng)
   const n = logits.shape[0];
   if (hardTargets(p)) return bceWithLogits(logits, real ? p.realLabel[0] : p.fakeLabel[0]);
   return bceWithLogits(logits, tf.tensor1d(targets(n, real, p, rng)));
+}
+
+/**
+ * λ·mean (‖∇ₓ D(x̃)‖₂ − 1)² over random interpolates x̃ = εx + (1 − ε)x̂, ε ~ U[0, 1] per sample
+ * (WGAN-GP's penalty on D's logit); 0 when λ is. Call inside the discriminator's loss.
+ */
+export function gradientPenalty(disc: Network, real: tf.Tensor, fake: tf.Tensor, p: GanCommon, rng: Prng, opts: ApplyOptions): tf.Scalar | undefined {
+  if (p.gradientPenalty === 0) return undefined;
+  const b = real.shape[0];
+  const eps = tf.tensor(Float32Array.from({ length: b }, () => rng.uniform()), [b, ...real.shape.slice(1).map(() => 1)]);
+  const mixed = tf.add(tf.mul(eps, real), tf.mul(tf.sub(1, eps), fake));
+  const g = tf.grad((v: tf.Tensor) => tf.sum(disc.apply(v, opts).out))(mixed);
+  const norms = tf.sqrt(tf.add(tf.sum(tf.square(tf.reshape(g, [b, -1])), 1), 1e-12));
+  return tf.mul(tf.mean(tf.square(tf.sub(norms, 1))), p.gradientPenalty) as tf.Scalar;
 }
 
 /** Named scalars (kept out of a gradient scope) read back with one sync, then freed. */

@@ -33,6 +33,8 @@ export const ganCommonShape = {
   labelFlip: z.number().min(0).max(0.5),
   /** Spectral normalisation of the discriminator's kernels (one power iteration per step). */
   spectralNorm: z.boolean(),
+  /** λ of a gradient penalty on D, λ·E[(‖∇D(x̃)‖ − 1)²] at random interpolates x̃ of real and fake samples (Gulrajani 2017); 0: off. */
+  gradientPenalty: z.number().min(0),
   /** BatchNorm ε, momentum (Keras meaning: weight on the old average) and variance estimate. */
   bnEpsilon: z.number().positive(),
   bnMomentum: z.number().min(0).lt(1),
@@ -73,6 +75,7 @@ export const GAN_COMMON_DEFAULTS: GanCommon = {
   fakeLabel: [0, 0],
   labelFlip: 0,
   spectralNorm: false,
+  gradientPenalty: 0,
   bnEpsilon: 1e-5,
   bnMomentum: 0.9,
   bnUnbiased: true,

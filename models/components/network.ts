@@ -24,6 +24,11 @@ export interface NetOptions {
   bnUnbiased: boolean;
   /** Standard deviation of the N(0, σ) kernel initialisation (DCGAN's 0.02). */
   initStd: number;
+  /**
+   * Whether gradients of gradients must flow through this network (a gradient penalty): then
+   * BatchNorm runs as tfjs ops, whose gradients are differentiable, not as the fused kernels.
+   */
+  secondOrder?: boolean;
 }
 
 export interface ApplyOptions {
@@ -236,7 +241,7 @@ export class Network {
     let variance: tf.Tensor;
     let y: tf.Tensor | undefined;
     if (training) {
-      if (tf.getKernel(BATCH_NORM_TRAIN, tf.getBackend())) ({ y, mean, variance } = fusedBatchNorm(x, v.gamma!, v.beta!, eps));
+      if (!this.options.secondOrder && tf.getKernel(BATCH_NORM_TRAIN, tf.getBackend())) ({ y, mean, variance } = fusedBatchNorm(x, v.gamma!, v.beta!, eps));
       else ({ mean, variance } = tf.moments(x, axes));
       const n = x.size / x.shape[x.shape.length - 1];
       const forStats = bnUnbiased && n > 1 ? tf.mul(variance, n / (n - 1)) : variance;

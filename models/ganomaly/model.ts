@@ -9,7 +9,7 @@ import * as tf from '@tensorflow/tfjs-core';
 import type { Prng } from '../../datasets/prng.js';
 import { l1, l2, perSampleMean, bceWithLogits } from '../components/gan-losses.js';
 import type { GanDefinition, GanModel } from '../components/gan.js';
-import { dLoss, dTrain, ganNetworks, INFER, TRAIN, trainingKeys, update } from '../components/gan-nets.js';
+import { dLoss, dTrain, ganNetworks, gradientPenalty, INFER, TRAIN, trainingKeys, update } from '../components/gan-nets.js';
 import { ganomalyNets } from './architecture.js';
 import type { GanomalyParams } from './params.js';
 
@@ -57,8 +57,10 @@ export function buildGanomaly(p: GanomalyParams, shape: readonly number[], rng: 
             update(n.d, dVars, (parts) => {
               const real = dLoss(disc.apply(x, dOpts).out, true, p, ctx.rng);
               const fk = dLoss(disc.apply(fake!, dOpts).out, false, p, ctx.rng);
-              const total = tf.mul(tf.add(real, fk), 0.5) as tf.Scalar;
-              Object.assign(parts, { d_loss: total, d_real: real, d_fake: fk });
+              const gp = gradientPenalty(disc, x, fake!, p, ctx.rng, dOpts);
+              const half = tf.mul(tf.add(real, fk), 0.5) as tf.Scalar;
+              const total = gp ? (tf.add(half, gp) as tf.Scalar) : half;
+              Object.assign(parts, { d_loss: total, d_real: real, d_fake: fk, ...(gp ? { d_gp: gp } : {}) });
               return total;
             }),
           );

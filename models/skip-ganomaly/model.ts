@@ -10,7 +10,7 @@ import * as tf from '@tensorflow/tfjs-core';
 import type { Prng } from '../../datasets/prng.js';
 import { bceWithLogits, l1, l2, perSampleMean } from '../components/gan-losses.js';
 import type { GanDefinition, GanModel } from '../components/gan.js';
-import { dLoss, dTrain, ganNetworks, INFER, TRAIN, trainingKeys, update } from '../components/gan-nets.js';
+import { dLoss, dTrain, ganNetworks, gradientPenalty, INFER, TRAIN, trainingKeys, update } from '../components/gan-nets.js';
 import { skipGanomalyNets } from './architecture.js';
 import type { SkipGanomalyParams } from './params.js';
 
@@ -88,8 +88,10 @@ export function buildSkipGanomaly(p: SkipGanomalyParams, shape: readonly number[
               const fk = dLoss(fakeOut.out, false, p, ctx.rng);
               const terms = [real, fk];
               if (p.dLatentLoss) terms.push(tf.mul(l2(realOut.taps[tap], fakeOut.taps[tap]), p.wLat));
+              const gp = gradientPenalty(disc, x, fake!, p, ctx.rng, dOpts);
+              if (gp) terms.push(gp);
               const total = tf.addN(terms) as tf.Scalar;
-              Object.assign(parts, { d_loss: total, d_real: real, d_fake: fk });
+              Object.assign(parts, { d_loss: total, d_real: real, d_fake: fk, ...(gp ? { d_gp: gp } : {}) });
               return total;
             }),
           );
