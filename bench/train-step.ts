@@ -3,7 +3,7 @@
  *
  *  1. PyTorch: ../shared/reference/torch_step_bench.py, when `/usr/bin/python3 -c 'import torch'` works.
  *  2. gantry's default CPU path (automatic backend choice, or GANTRY_BACKEND): the same network in
- *     tfjs ops (models/components/ganomaly-net.ts), batch 64, Adam, L1; warm-up, then timed steps.
+ *     tfjs ops (models/components/reference-net.ts), batch 64, Adam, L1; warm-up, then timed steps.
  *  3. Scoring throughput, native vs wasm: batch inference of the same network, and the WGAN-GP's
  *     latent-optimisation score (restarts × iterations per pixel, models/wgan-gp/score.ts).
  *
@@ -19,7 +19,7 @@ import { fileURLToPath, pathToFileURL } from 'node:url';
 import * as tf from '@tensorflow/tfjs-core';
 import { Prng } from '../datasets/prng.js';
 import { backendName, selectBackend } from '../models/backend.js';
-import { disposeRefNet, initRefNet, refForward, refOptimizer, refTrainStep } from '../models/components/ganomaly-net.js';
+import { disposeRefNet, initRefNet, refForward, refOptimizer, refTrainStep } from '../models/components/reference-net.js';
 import { disposeNets, initNets } from '../models/wgan-gp/network.js';
 import { generatorScores } from '../models/wgan-gp/score.js';
 import { wganGpParams } from '../models/wgan-gp/params.js';

@@ -9,7 +9,7 @@ import assert from 'node:assert/strict';
 import * as tf from '@tensorflow/tfjs-core';
 import { Prng } from '../../datasets/prng.js';
 import { selectBackend } from '../../models/backend.js';
-import { disposeRefNet, initRefNet, refLoss, refNetVars, refOptimizer, refTrainStep } from '../../models/components/ganomaly-net.js';
+import { disposeRefNet, initRefNet, refLoss, refNetVars, refOptimizer, refTrainStep } from '../../models/components/reference-net.js';
 import { Adam } from '../../models/components/adam.js';
 import { Network } from '../../models/components/network.js';
 import { MODELS, modelSummary } from '../../models/summaries.js';
