@@ -24,9 +24,11 @@ export const FUSED_ADAM = 'GantryFusedAdam';
  * models/components/network.ts uses them where they are registered.
  */
 export const BATCH_NORM_TRAIN = 'GantryBatchNormTrain';
+export const BATCH_NORM_GRAD = 'GantryBatchNormGrad';
 /** GantryLeakyReluGrad {dy, x}, attrs {alpha} → dy · step(x, alpha) (models/components/tfjs-gradients.ts). */
 export const LEAKY_RELU_GRAD = 'GantryLeakyReluGrad';
-export const BATCH_NORM_GRAD = 'GantryBatchNormGrad';
+/** The kernels only this backend registers (the cpu backend has none of them). */
+export const NATIVE_ONLY_KERNELS: readonly string[] = [FUSED_ADAM, BATCH_NORM_TRAIN, BATCH_NORM_GRAD, LEAKY_RELU_GRAD];
 
 type Args = Parameters<tf.KernelFunc>[0];
 type Result = tf.TensorInfo | tf.TensorInfo[];
