@@ -83,6 +83,25 @@ export function dLoss(logits: tf.Tensor, real: boolean, p: GanCommon, rng: Prng)
 }
 
 /**
+ * One iteration of an encoder–decoder GAN (GANomaly, Skip-GANomaly): a generator update, the
+ * statistics of its forwards applied, then `nDis` discriminator updates, each applying its own.
+ */
+export function generatorThenDiscriminator(
+  n: GanNetworks,
+  p: GanCommon,
+  gLoss: (parts: Record<string, tf.Scalar>) => tf.Scalar,
+  dLoss: (parts: Record<string, tf.Scalar>) => tf.Scalar,
+): Record<string, number> {
+  const losses = update(n.g, n.optimizers[0].vars, gLoss);
+  for (const net of n.nets) net.commit();
+  for (let k = 0; k < p.nDis; k++) {
+    Object.assign(losses, update(n.d, n.optimizers[1].vars, dLoss));
+    n.discriminator.commit();
+  }
+  return losses;
+}
+
+/**
  * λ·mean (‖∇ₓ D(x̃)‖₂ − 1)² over random interpolates x̃ = εx + (1 − ε)x̂, ε ~ U[0, 1] per sample
  * (WGAN-GP's penalty on D's logit); 0 when λ is. Call inside the discriminator's loss.
  */

@@ -89,6 +89,9 @@ export const GAN_COMMON_DEFAULTS: GanCommon = {
   scoreBatch: 64,
 };
 
+/** Özgümüş 2019's settings shared by his Tables A4 and A5 (GANomaly, Skip-GANomaly): lr G 5e-5 / D 1e-6, and the common batch 64, 50 epochs, BN momentum 0.8 (Adam 0.5/0.999 is the default). */
+export const OZGUMUS_2019: Partial<GanCommon> = { lrG: 5e-5, lrD: 1e-6, batchSize: 64, epochs: 50, bnMomentum: 0.8, bnUnbiased: false };
+
 /** Score-only settings are listed per model; these never change training. */
 export const GAN_SCORE_ONLY = ['scoreBatch'] as const;
 

@@ -9,7 +9,7 @@ import * as tf from '@tensorflow/tfjs-core';
 import type { Prng } from '../../datasets/prng.js';
 import { l1, l2, perSampleMean, bceWithLogits } from '../components/gan-losses.js';
 import type { GanDefinition, GanModel } from '../components/gan.js';
-import { dLoss, dTrain, ganNetworks, gradientPenalty, INFER, TRAIN, trainingKeys, update } from '../components/gan-nets.js';
+import { dLoss, dTrain, ganNetworks, generatorThenDiscriminator, gradientPenalty, INFER, TRAIN, trainingKeys } from '../components/gan-nets.js';
 import { ganomalyNets } from './architecture.js';
 import type { GanomalyParams } from './params.js';
 
@@ -20,7 +20,6 @@ export function buildGanomaly(p: GanomalyParams, shape: readonly number[], rng: 
   const n = ganNetworks([specs.encoder, specs.decoder, specs.encoder2], specs.discriminator, p, rng);
   const [enc, dec, enc2] = n.generators;
   const disc = n.discriminator;
-  const [gVars, dVars] = n.optimizers.map((o) => o.vars);
 
   const generate = (x: tf.Tensor, mode = TRAIN) => {
     const z = enc.apply(x, mode).out;
@@ -37,36 +36,32 @@ export function buildGanomaly(p: GanomalyParams, shape: readonly number[], rng: 
       const dOpts = dTrain(ctx.noiseStd, ctx.rng);
       let fake: tf.Tensor | undefined;
       try {
-        const losses = update(n.g, gVars, (parts) => {
-          const g = generate(x);
-          fake = tf.keep(g.fake);
-          const real = disc.apply(x, dOpts);
-          const rec = disc.apply(g.fake, dOpts);
-          let adv = l2(real.taps.features, rec.taps.features);
-          if (p.adversarial === 'feature-matching+gan') adv = tf.sub(adv, bceWithLogits(rec.out, 0)); // + log(1 − D(x̂))
-          const con = p.contextual === 'l1' ? l1(x, g.fake) : l2(x, g.fake);
-          const encLoss = l2(g.z, g.z2);
-          const total = tf.addN([tf.mul(adv, p.wAdv), tf.mul(con, p.wCon), tf.mul(encLoss, p.wEnc)]) as tf.Scalar;
-          Object.assign(parts, { g_loss: total, g_adv: adv, g_con: con, g_enc: encLoss });
-          return total;
-        });
-        for (const net of n.nets) net.commit();
-        for (let k = 0; k < p.nDis; k++) {
-          Object.assign(
-            losses,
-            update(n.d, dVars, (parts) => {
-              const real = dLoss(disc.apply(x, dOpts).out, true, p, ctx.rng);
-              const fk = dLoss(disc.apply(fake!, dOpts).out, false, p, ctx.rng);
-              const gp = gradientPenalty(disc, x, fake!, p, ctx.rng, dOpts);
-              const half = tf.mul(tf.add(real, fk), 0.5) as tf.Scalar;
-              const total = gp ? (tf.add(half, gp) as tf.Scalar) : half;
-              Object.assign(parts, { d_loss: total, d_real: real, d_fake: fk, ...(gp ? { d_gp: gp } : {}) });
-              return total;
-            }),
-          );
-          disc.commit();
-        }
-        return losses;
+        return generatorThenDiscriminator(
+          n,
+          p,
+          (parts) => {
+            const g = generate(x);
+            fake = tf.keep(g.fake);
+            const real = disc.apply(x, dOpts);
+            const rec = disc.apply(g.fake, dOpts);
+            let adv = l2(real.taps.features, rec.taps.features);
+            if (p.adversarial === 'feature-matching+gan') adv = tf.sub(adv, bceWithLogits(rec.out, 0)); // + log(1 − D(x̂))
+            const con = p.contextual === 'l1' ? l1(x, g.fake) : l2(x, g.fake);
+            const encLoss = l2(g.z, g.z2);
+            const total = tf.addN([tf.mul(adv, p.wAdv), tf.mul(con, p.wCon), tf.mul(encLoss, p.wEnc)]) as tf.Scalar;
+            Object.assign(parts, { g_loss: total, g_adv: adv, g_con: con, g_enc: encLoss });
+            return total;
+          },
+          (parts) => {
+            const real = dLoss(disc.apply(x, dOpts).out, true, p, ctx.rng);
+            const fk = dLoss(disc.apply(fake!, dOpts).out, false, p, ctx.rng);
+            const gp = gradientPenalty(disc, x, fake!, p, ctx.rng, dOpts);
+            const half = tf.mul(tf.add(real, fk), 0.5) as tf.Scalar;
+            const total = gp ? (tf.add(half, gp) as tf.Scalar) : half;
+            Object.assign(parts, { d_loss: total, d_real: real, d_fake: fk, ...(gp ? { d_gp: gp } : {}) });
+            return total;
+          },
+        );
       } finally {
         fake?.dispose();
         for (const net of n.nets) net.discard();

@@ -3,7 +3,7 @@
  * no tfjs, so specs, `gantry models summary` and the tests use it without a compute backend.
  */
 import { z } from 'zod';
-import { GAN_COMMON_DEFAULTS, presetSchema, presetResolver, type GanCommon } from '../components/gan-params.js';
+import { GAN_COMMON_DEFAULTS, OZGUMUS_2019, presetSchema, presetResolver, type GanCommon } from '../components/gan-params.js';
 
 export const GANOMALY_PRESETS = ['akcay2018', 'mammadova-m1', 'mammadova-m2', 'mammadova-m3', 'ozgumus-a4'] as const;
 export type GanomalyPreset = (typeof GANOMALY_PRESETS)[number];
@@ -84,12 +84,7 @@ export const GANOMALY_PRESET_VALUES: Record<GanomalyPreset, Partial<GanomalyPara
     nc: 1,
     architecture: 'ozgumus-a4',
     nz: 256,
-    lrG: 5e-5,
-    lrD: 1e-6,
-    batchSize: 64,
-    epochs: 50,
-    bnMomentum: 0.8,
-    bnUnbiased: false,
+    ...OZGUMUS_2019,
     score: 'latent-l1',
   },
 };

@@ -10,7 +10,7 @@ import * as tf from '@tensorflow/tfjs-core';
 import type { Prng } from '../../datasets/prng.js';
 import { bceWithLogits, l1, l2, perSampleMean } from '../components/gan-losses.js';
 import type { GanDefinition, GanModel } from '../components/gan.js';
-import { dLoss, dTrain, ganNetworks, gradientPenalty, INFER, TRAIN, trainingKeys, update } from '../components/gan-nets.js';
+import { dLoss, dTrain, ganNetworks, generatorThenDiscriminator, gradientPenalty, INFER, TRAIN, trainingKeys } from '../components/gan-nets.js';
 import { skipGanomalyNets } from './architecture.js';
 import type { SkipGanomalyParams } from './params.js';
 
@@ -30,7 +30,6 @@ export function buildSkipGanomaly(p: SkipGanomalyParams, shape: readonly number[
   const n = ganNetworks([specs.generator], specs.discriminator, p, rng);
   const [gen] = n.generators;
   const disc = n.discriminator;
-  const [gVars, dVars] = n.optimizers.map((o) => o.vars);
   const side = shape[0];
   const tap = specs.latentTap;
 
@@ -65,39 +64,35 @@ export function buildSkipGanomaly(p: SkipGanomalyParams, shape: readonly number[
           const corners = Array.from({ length: b }, () => [ctx.rng.int(side - p.maskSize + 1), ctx.rng.int(side - p.maskSize + 1)] as [number, number]);
           input = tf.tidy(() => masked(x, squareMask(b, side, p.maskSize, corners)));
         }
-        const losses = update(n.g, gVars, (parts) => {
-          const f = gen.apply(input, TRAIN).out;
-          fake = tf.keep(f);
-          const real = disc.apply(x, dOpts);
-          const rec = disc.apply(f, dOpts);
-          const adv = p.adversarial === 'non-saturating' ? bceWithLogits(rec.out, 1) : tf.neg(bceWithLogits(rec.out, 0));
-          const con = l1(x, f);
-          const lat = l2(real.taps[tap], rec.taps[tap]);
-          const total = tf.addN([tf.mul(adv, p.wAdv), tf.mul(con, p.wCon), tf.mul(lat, p.wLat)]) as tf.Scalar;
-          Object.assign(parts, { g_loss: total, g_adv: adv, g_con: con, g_lat: lat });
-          return total;
-        });
-        for (const net of n.nets) net.commit();
-        for (let k = 0; k < p.nDis; k++) {
-          Object.assign(
-            losses,
-            update(n.d, dVars, (parts) => {
-              const realOut = disc.apply(x, dOpts);
-              const fakeOut = disc.apply(fake!, dOpts);
-              const real = dLoss(realOut.out, true, p, ctx.rng);
-              const fk = dLoss(fakeOut.out, false, p, ctx.rng);
-              const terms = [real, fk];
-              if (p.dLatentLoss) terms.push(tf.mul(l2(realOut.taps[tap], fakeOut.taps[tap]), p.wLat));
-              const gp = gradientPenalty(disc, x, fake!, p, ctx.rng, dOpts);
-              if (gp) terms.push(gp);
-              const total = tf.addN(terms) as tf.Scalar;
-              Object.assign(parts, { d_loss: total, d_real: real, d_fake: fk, ...(gp ? { d_gp: gp } : {}) });
-              return total;
-            }),
-          );
-          disc.commit();
-        }
-        return losses;
+        return generatorThenDiscriminator(
+          n,
+          p,
+          (parts) => {
+            const f = gen.apply(input, TRAIN).out;
+            fake = tf.keep(f);
+            const real = disc.apply(x, dOpts);
+            const rec = disc.apply(f, dOpts);
+            const adv = p.adversarial === 'non-saturating' ? bceWithLogits(rec.out, 1) : tf.neg(bceWithLogits(rec.out, 0));
+            const con = l1(x, f);
+            const lat = l2(real.taps[tap], rec.taps[tap]);
+            const total = tf.addN([tf.mul(adv, p.wAdv), tf.mul(con, p.wCon), tf.mul(lat, p.wLat)]) as tf.Scalar;
+            Object.assign(parts, { g_loss: total, g_adv: adv, g_con: con, g_lat: lat });
+            return total;
+          },
+          (parts) => {
+            const realOut = disc.apply(x, dOpts);
+            const fakeOut = disc.apply(fake!, dOpts);
+            const real = dLoss(realOut.out, true, p, ctx.rng);
+            const fk = dLoss(fakeOut.out, false, p, ctx.rng);
+            const terms = [real, fk];
+            if (p.dLatentLoss) terms.push(tf.mul(l2(realOut.taps[tap], fakeOut.taps[tap]), p.wLat));
+            const gp = gradientPenalty(disc, x, fake!, p, ctx.rng, dOpts);
+            if (gp) terms.push(gp);
+            const total = tf.addN(terms) as tf.Scalar;
+            Object.assign(parts, { d_loss: total, d_real: real, d_fake: fk, ...(gp ? { d_gp: gp } : {}) });
+            return total;
+          },
+        );
       } finally {
         fake?.dispose();
         if (input !== x) input.dispose();

@@ -2,7 +2,7 @@
  * Skip-GANomaly's hyperparameters and presets (README.md gives the source of each value). Pure.
  */
 import { z } from 'zod';
-import { GAN_COMMON_DEFAULTS, presetSchema, presetResolver, type GanCommon } from '../components/gan-params.js';
+import { GAN_COMMON_DEFAULTS, OZGUMUS_2019, presetSchema, presetResolver, type GanCommon } from '../components/gan-params.js';
 
 export const SKIP_GANOMALY_PRESETS = ['akcay2019', 'mammadova-m4', 'mammadova-m5', 'ozgumus-a5'] as const;
 export type SkipGanomalyPreset = (typeof SKIP_GANOMALY_PRESETS)[number];
@@ -90,12 +90,7 @@ export const SKIP_GANOMALY_PRESET_VALUES: Record<SkipGanomalyPreset, Partial<Ski
     outputActivation: 'linear',
     outputBias: false,
     discriminator: 'ozgumus-a5',
-    lrG: 5e-5,
-    lrD: 1e-6,
-    batchSize: 64,
-    epochs: 50,
-    bnMomentum: 0.8,
-    bnUnbiased: false,
+    ...OZGUMUS_2019,
   },
 };
 
