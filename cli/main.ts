@@ -19,6 +19,8 @@ import { render, type Format } from './format.js';
 import { studyStatus } from './status.js';
 import { MlflowMirror } from '../infra/mlflow/mirror.js';
 import { OutboxInUse } from '../infra/mlflow/outbox.js';
+import { CONV_IMAGE_MODELS } from '../models/params.js';
+import { isItemConfig } from '../experiments/spec.js';
 import { mlflowTracker } from '../executors/mlflow-tracker.js';
 import { CODE_VERSION } from '../infra/version.js';
 import { existsSync } from 'node:fs';
@@ -77,6 +79,14 @@ withConnectionOptions(run).action(async (ref: string, o) => {
   if (!['embedded', 'temporal'].includes(o.executor)) throw new UserError(`unknown executor '${o.executor}' (from GANTRY_EXECUTOR)`, { hint: 'use embedded or temporal' });
   const spec = await loadStudy(ref);
   const study = await prepareStudy(spec, { profile: o.profile, set: pathsFromHere(parseSets(o.set ?? [])) }, studyBaseDir(ref));
+  const wanted = process.env.GANTRY_BACKEND?.trim() || (o.backend ?? cfg.backend);
+  // wasm has no Conv2DBackpropFilter: say so before any step runs, not after the data steps.
+  const conv = study.trials.find((t) => isItemConfig(t.config) && (CONV_IMAGE_MODELS as readonly string[]).includes(t.config.model.kind));
+  if (wanted === 'wasm' && o.executor === 'embedded' && conv) {
+    throw new UserError(`backend wasm cannot train ${conv.config.model.kind} (a convolutional network: wasm has no Conv2DBackpropFilter kernel)`, {
+      hint: 'use --backend native (`npm run build:native`, needs a C++ compiler) or cpu (slow), or leave the backend automatic',
+    });
+  }
   const store = openStore(cfg.storeUrl);
   const abort = new AbortController();
   let interrupts = 0;

@@ -33,3 +33,13 @@ test('mtd-gans --profile tiny: three GANs, validation-selected checkpoints, the 
   const sets = await runCli(['query', "SELECT DISTINCT score_set FROM scores JOIN trials USING (trial_id) WHERE model = 'ganomaly' ORDER BY 1", '--format', 'json'], env);
   assert.deepEqual((JSON.parse(sets.stdout) as { score_set: string }[]).map((x) => x.score_set), ['latent', 'latent-l1', 'reconstruction']);
 });
+
+test('--backend wasm with a convolutional GAN is refused before any step runs (exit 2)', async () => {
+  const home = await tempHome();
+  const r = await runCli(['run', 'mtd-gans', '--profile', 'tiny', '--backend', 'wasm'], { GANTRY_HOME: home });
+  assert.equal(r.code, 2, r.stderr);
+  assert.match(r.stderr, /backend wasm cannot train ganomaly \(a convolutional network: wasm has no Conv2DBackpropFilter kernel\)/);
+  assert.match(r.stderr, /--backend native/);
+  const st = await runCli(['status'], { GANTRY_HOME: home });
+  assert.match(st.stdout, /no studies/);
+});
