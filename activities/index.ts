@@ -13,6 +13,7 @@ import { evaluate } from './evaluate.js';
 import { scan } from './scan.js';
 import { screen } from './screen.js';
 import { extract } from './extract.js';
+import { embed } from './embed.js';
 import { split } from './split.js';
 
-export const STEPS: Record<StepKind, StepFn> = { load, filter, tile, scan, screen, extract, split, train, score, evaluate };
+export const STEPS: Record<StepKind, StepFn> = { load, filter, tile, scan, screen, extract, embed, split, train, score, evaluate };

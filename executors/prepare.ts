@@ -5,7 +5,7 @@
 import { createReadStream } from 'node:fs';
 import { access, constants, readdir, stat } from 'node:fs/promises';
 import { createHash } from 'node:crypto';
-import { join, resolve } from 'node:path';
+import { dirname, join, resolve } from 'node:path';
 import { resolveStudy, type ResolveOptions, type ResolvedStudy, type ResolvedTrial } from '../experiments/grid.js';
 import { planTrial, type StepCall } from '../experiments/plan.js';
 import type { StudySpec } from '../experiments/spec.js';
@@ -35,7 +35,7 @@ export interface PreparedStudy extends Omit<ResolvedStudy, 'trials'> {
 export async function prepareStudy(spec: StudySpec, opts: ResolveOptions, baseDir = process.cwd()): Promise<PreparedStudy> {
   const resolved = resolveStudy(spec, opts, idHasher);
   // What each dataset path names: a file, a folder of images, or an ENVI header/data pair.
-  const paths = new Map<string, 'file' | 'folder' | 'envi'>();
+  const paths = new Map<string, 'file' | 'folder' | 'envi' | 'model'>();
   for (const t of resolved.trials) {
     const d = t.config.dataset;
     if (d.kind === 'mat' || d.kind === 'tiff') paths.set(d.path, 'file');
@@ -45,6 +45,8 @@ export async function prepareStudy(spec: StudySpec, opts: ResolveOptions, baseDi
       paths.set(d.path, 'folder');
       if (d.metadata) paths.set(d.metadata.path, 'file');
     }
+    const features = (t.config as { features?: { model: string } }).features;
+    if (features) paths.set(features.model, 'model');
     if (d.kind === 'envi' || d.kind === 'tiff') {
       paths.set(d.labels.path, 'file');
       if (d.labels.outer) paths.set(d.labels.outer, 'file');
@@ -55,6 +57,11 @@ export async function prepareStudy(spec: StudySpec, opts: ResolveOptions, baseDi
     const full = resolve(baseDir, p);
     if (what === 'folder') fingerprints[p] = await fingerprintFolder(full, p);
     else if (what === 'file') fingerprints[p] = await fingerprintFile(full, p);
+    else if (what === 'model') {
+      // model.json and everything beside it (its weight shards).
+      const json = await fingerprintFile(full, p);
+      fingerprints[p] = createHash('sha256').update(`${json}\0${await fingerprintFolder(dirname(full), dirname(p))}`).digest('hex');
+    }
     else {
       await fingerprintFile(full, p); // names the path when it is missing
       const { hdr, data } = await locateEnvi(full);

@@ -30,7 +30,7 @@ port.on('message', async (m: ToWorker) => {
   abort = new AbortController();
   try {
     let backend: string | undefined;
-    if (m.call.kind === 'train' || m.call.kind === 'score') {
+    if (m.call.kind === 'train' || m.call.kind === 'score' || m.call.kind === 'embed') {
       const { selectBackend } = await import('../models/backend.js');
       backend = (await selectBackend(m.backend)).name;
     }

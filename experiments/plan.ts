@@ -11,9 +11,10 @@ import { splitModelParams } from '../models/params.js';
 /** Bump a step's version when its semantics change: every key built on it changes, like a cache version. */
 // evaluate 2: secondary score sets' metrics are named `<set>/<metric>` (was `<set>.<metric>`).
 // Cubes: load → filter → tile → train → score → evaluate. Items (images): scan → screen → extract
-// → split → train → score → evaluate. Each kind is one module in activities/, registered there.
+// (→ embed, with features) → split → train → score → evaluate. Each kind is one module in
+// activities/, registered there.
 // extract 2: mask pixels count as anomalous above dataset.maskThreshold (default half of white), not when nonzero.
-export const STEP_VERSIONS = { load: 1, filter: 1, tile: 1, scan: 1, screen: 1, extract: 2, split: 1, train: 1, score: 1, evaluate: 2 } as const;
+export const STEP_VERSIONS = { load: 1, filter: 1, tile: 1, scan: 1, screen: 1, extract: 2, embed: 1, split: 1, train: 1, score: 1, evaluate: 2 } as const;
 export type StepKind = keyof typeof STEP_VERSIONS;
 export const STEP_KINDS = Object.keys(STEP_VERSIONS) as StepKind[];
 
@@ -88,12 +89,20 @@ function planItems(cfg: ItemTrialConfig, ctx: PlanContext, add: Add): void {
   // Screening and extraction decode the files again: they need to know where the data lives, not what the key says.
   const screen = add('screen', { ...cfg.filter, channels: cfg.dataset.kind === 'images' ? (cfg.dataset.channels ?? 'keep') : 'keep' }, { items: scan }, locator);
   const extract = add('extract', { tiling: cfg.tiling }, { items: screen }, locator);
+  // Features (optional): the user's network maps each sample to a vector; its files enter the key by content.
+  let tiles = extract;
+  if (cfg.features) {
+    const { model, ...rest } = cfg.features;
+    const fingerprint = ctx.fingerprints[model];
+    if (!fingerprint) throw new Error(`no fingerprint for the feature model ${model}`);
+    tiles = add('embed', { ...rest, modelSha256: fingerprint }, { tiles: extract }, { model });
+  }
   // The split is per item and per seed: a second seed shares scan, screen and extract.
   const split = add('split', { split: cfg.split, seed: cfg.seed }, { items: screen });
   const { train: trainParams, score: scoreParams } = splitModelParams(cfg.model);
-  const train = add('train', { model: trainParams, seed: cfg.seed }, { tiles: extract, split });
-  const score = add('score', { model: scoreParams, seed: cfg.seed }, { model: train, tiles: extract });
-  add('evaluate', { metrics: cfg.evaluation.metrics }, { scores: score, tiles: extract, split });
+  const train = add('train', { model: trainParams, seed: cfg.seed }, { tiles, split });
+  const score = add('score', { model: scoreParams, seed: cfg.seed }, { model: train, tiles });
+  add('evaluate', { metrics: cfg.evaluation.metrics }, { scores: score, tiles, split });
 }
 
 function planCube(cfg: CubeTrialConfig, ctx: PlanContext, add: Add): void {

@@ -204,6 +204,26 @@ export const itemTilingSpec = z.discriminatedUnion('kind', [
   z.object({ kind: z.literal('whole'), stack: channelStack.optional() }).strict(),
 ]);
 
+/**
+ * Features from a user-supplied network (ALGAN-feature, Murase: WideResNet-101's pooled last
+ * block): a tfjs graph model (model.json and its weight shards, e.g. from tensorflowjs_converter)
+ * maps each extracted sample to a vector. Nothing is downloaded: the files are the user's.
+ */
+export const featuresSpec = z
+  .object({
+    /** Path to the model.json; its folder (weight shards) enters the step key by content. */
+    model: z.string().min(1),
+    /** The output node to read (default: the model's first output). */
+    output: z.string().min(1).optional(),
+    /** What the network expects of pixels: samples are in [-1, 1]; '0..1' rescales; 'imagenet' also standardises RGB with ImageNet's mean and std. */
+    input: z.enum(['-1..1', '0..1', 'imagenet']).default('0..1'),
+    /** A spatial output [b, h, w, c] is averaged over h and w (global average pooling); 'none' flattens it. */
+    pool: z.enum(['mean', 'none']).default('mean'),
+    batch: int(1).default(32),
+  })
+  .strict();
+export type FeaturesSpec = z.output<typeof featuresSpec>;
+
 export const itemSplitSpec = z
   .object({
     /** How items are split into train / validation / test, re-drawn per seed. */
@@ -246,6 +266,8 @@ export const itemTrialConfigSchema = z
     dataset: itemDatasetSpec,
     filter: itemFilterSpec.prefault({}),
     tiling: itemTilingSpec.prefault({ kind: 'patches' }),
+    /** Optional: samples become a network's feature vectors (a step between extract and training). */
+    features: featuresSpec.optional(),
     split: itemSplitSpec.prefault({}),
     model: modelSpec,
     evaluation: evaluationSpec.prefault({}),
@@ -255,7 +277,10 @@ export const itemTrialConfigSchema = z
   .superRefine((c, ctx) => {
     // Convolutional GANs halve the image down to 4×4: catch a size they cannot take before any work.
     const size = c.tiling.kind === 'patches' || c.tiling.kind === 'resize' ? (c.tiling.kind === 'resize' && c.tiling.crop ? c.tiling.crop : c.tiling.size) : undefined;
-    if (size !== undefined && (CONV_IMAGE_MODELS as readonly string[]).includes(c.model.kind) && !(size >= 8 && (size & (size - 1)) === 0)) {
+    if (c.features && (c.model.kind === 'ganomaly' || c.model.kind === 'skip-ganomaly')) {
+      ctx.addIssue({ code: 'custom', path: ['features'], message: `${c.model.kind} needs images; features turn samples into vectors (on vectors use algan, pca or knn)` });
+    }
+    if (size !== undefined && !c.features && (CONV_IMAGE_MODELS as readonly string[]).includes(c.model.kind) && !(size >= 8 && (size & (size - 1)) === 0)) {
       ctx.addIssue({ code: 'custom', path: ['tiling', c.tiling.kind === 'resize' && c.tiling.crop ? 'crop' : 'size'], message: `${c.model.kind} needs square images whose side is a power of two, at least 8 (got ${size}); try ${2 ** Math.max(3, Math.round(Math.log2(size)))}` });
     }
   });

@@ -33,7 +33,8 @@ export const DEFAULT_TUNING: Record<ActivityClass, Required<ActivityTuning>> = {
 };
 
 export function activityClass(kind: StepKind): ActivityClass {
-  return kind === 'train' ? 'train' : kind === 'score' ? 'score' : 'light';
+  // embed runs a network over every sample: compute, like scoring.
+  return kind === 'train' ? 'train' : kind === 'score' || kind === 'embed' ? 'score' : 'light';
 }
 
 export function queueFor(cls: ActivityClass, queues: TaskQueues): string {
