@@ -1,7 +1,8 @@
 /**
- * Pieces every GAN model's build uses: network options from the shared parameters, the two Adam
- * optimisers (TTUR when the rates differ), D's targets with the label tricks, the D input noise
- * options, reading several loss scalars back in one sync, and the training-keys rule.
+ * Pieces every GAN model's build uses: its networks and two Adams (TTUR when the rates differ),
+ * one optimiser update with its losses read back in one sync, the encoder–decoder iteration,
+ * D's targets with the label tricks, the D input noise options, the gradient penalty, and the
+ * training-keys rule.
  */
 import * as tf from '@tensorflow/tfjs-core';
 import type { Prng } from '../../datasets/prng.js';

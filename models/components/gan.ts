@@ -127,9 +127,8 @@ function netArrays(model: GanModel): Packed[] {
   return model.nets.flatMap((n) => n.arrays());
 }
 
-function restoreNets(model: GanModel, arrays: Map<string, Packed>, what: string, prefix = ''): void {
-  const view = prefix ? new Map([...arrays].filter(([k]) => k.startsWith(prefix)).map(([k, v]) => [k.slice(prefix.length), v])) : arrays;
-  for (const n of model.nets) n.restore(view, what);
+function restoreNets(model: GanModel, arrays: Map<string, Packed>, what: string): void {
+  for (const n of model.nets) n.restore(arrays, what);
 }
 
 export async function trainGan<P extends GanCommon>(
