@@ -106,6 +106,15 @@ withConnectionOptions(run).action(async (ref: string, o) => {
       const mirror = MlflowMirror.fromEnv(launcherOutbox(cfg.home), { log: (line) => process.stderr.write(`${line}\n`) });
       const tracker = mirror && mlflowTracker(mirror, { codeVersion: CODE_VERSION, executor: 'temporal' });
       tracker?.launchStarted?.(study);
+      // The parent run is made before any trial starts, where MLflow answers within 15 s: the
+      // catalog worker then finds it by its launch id instead of making a second one (both
+      // looked, found none and created one when the launcher's outbox was slower than the first
+      // trial). Should MLflow not answer, the outbox sends it later, as it does everything.
+      if (mirror) {
+        let timer: NodeJS.Timeout | undefined;
+        await Promise.race([mirror.flush(), new Promise((r) => (timer = setTimeout(r, 15_000)))]);
+        clearTimeout(timer);
+      }
       mirror?.start();
       const end = await runOnTemporal(study, {
         conn: connectionFrom(o), store, concurrency: o.concurrency, retries: o.retries, checkpoint, batchSize: o.batchSize,
