@@ -85,7 +85,7 @@ test('worker queues: names or roles select queues; unknown names are refused; ea
   assert.deepEqual(resolveQueues(['gantry-catalog,gantry'], q), ['main', 'catalog']);
   fails(() => resolveQueues(['gpu-queue'], q), /unknown task queue 'gpu-queue'.*gantry, gantry-gpu, gantry-catalog/);
   const fake = Object.fromEntries([...STEP_KINDS, 'record', 'planSlice'].map((k) => [k, async () => k])) as unknown as GantryActivities;
-  assert.deepEqual(Object.keys(activitiesFor('gpu', fake)).sort(), ['score', 'train']);
+  assert.deepEqual(Object.keys(activitiesFor('gpu', fake)).sort(), ['embed', 'score', 'train']);
   assert.deepEqual(Object.keys(activitiesFor('catalog', fake)), ['record']);
   assert.deepEqual(Object.keys(activitiesFor('main', fake)).sort(), ['evaluate', 'extract', 'filter', 'load', 'planSlice', 'scan', 'screen', 'split', 'tile']);
   // Every step kind is registered on exactly one queue.
