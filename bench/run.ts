@@ -4,6 +4,7 @@ import { benchMetricsIngest } from './metrics-ingest.js';
 import { benchMlflowThroughput } from './mlflow-throughput.js';
 import { benchTrainStep } from './train-step.js';
 import { benchGanTraining } from './train-gan.js';
+import { benchLayersVsOps } from './layers-vs-ops.js';
 import { benchPatches } from './patches.js';
 import { benchLoaders } from './loaders.js';
 import { benchBaselines } from './baselines.js';
@@ -15,6 +16,7 @@ const BENCHES: [string, () => Promise<void>][] = [
   ['mlflow throughput', benchMlflowThroughput],
   ['training step vs pytorch (issue 5)', async () => void (await benchTrainStep())],
   ['GANomaly training vs pytorch, image GAN scoring (issue 11)', benchGanTraining],
+  ['tfjs-layers vs tfjs ops for the GAN networks (skipped without tfjs-layers)', benchLayersVsOps],
   ['MTD decode + 32x32 patches vs numpy/PIL', async () => void (await benchPatches())],
   ['.mat and ENVI load MB/s vs numpy/scipy', benchLoaders],
   ['PCA over 300,000 streamed patches (peak RSS), kNN throughput', benchBaselines],
