@@ -42,30 +42,22 @@ function inSplit(splits: Uint8Array, labels: Uint8Array, code: SplitCode, keep: 
   return Int32Array.from(picked);
 }
 
-/** The training samples: normal samples of the training split, or the pixel tiler's index. */
-export async function trainingSamples(ctx: StepContext): Promise<{ source: SampleSource; index: Int32Array }> {
+/**
+ * What training reads: the training samples (normal samples of the training split, or the pixel
+ * tiler's index) and the validation samples with their classes (ambiguous ones left out), for
+ * model selection — the split step's validation items, or the pixel tiler's held-out pixels;
+ * undefined when the trial has none. The test split is never read here.
+ */
+export async function trainingSamples(ctx: StepContext): Promise<{ source: SampleSource; index: Int32Array; validation?: LabelledSource }> {
   const tiles = await ctx.input('tiles');
   const set = await openSampleSet(tiles);
   const splits = await sampleSplits(ctx, set);
   const index = splits
     ? inSplit(splits, set.labels, SPLIT_CODE.train, (l) => l === LABEL.normal)
     : (decodeNd(await tiles.read('train-index'), 'train-index').data as Int32Array);
-  return { source: subsetSource(set.source, index), index };
-}
-
-/**
- * The validation samples with their classes (ambiguous ones left out), for model selection:
- * the split step's validation items, or the pixel tiler's held-out training pixels. Undefined
- * when the trial has no validation. The test split is never read here.
- */
-export async function validationSamples(ctx: StepContext): Promise<LabelledSource | undefined> {
-  const tiles = await ctx.input('tiles');
-  const set = await openSampleSet(tiles);
-  const splits = await sampleSplits(ctx, set);
-  let index: Int32Array;
-  if (splits) index = inSplit(splits, set.labels, SPLIT_CODE.val, (l) => l !== LABEL.ambiguous);
-  else if (typeof tiles.output.validation === 'number') index = decodeNd(await tiles.read('val-index'), 'val-index').data as Int32Array;
-  else return undefined; // the tiler wrote no val-index
-  if (index.length === 0) return undefined;
-  return { source: subsetSource(set.source, index), labels: Uint8Array.from(index, (i) => set.labels[i]) };
+  let val: Int32Array | undefined;
+  if (splits) val = inSplit(splits, set.labels, SPLIT_CODE.val, (l) => l !== LABEL.ambiguous);
+  else if (typeof tiles.output.validation === 'number') val = decodeNd(await tiles.read('val-index'), 'val-index').data as Int32Array;
+  const validation = val?.length ? { source: subsetSource(set.source, val), labels: Uint8Array.from(val, (i) => set.labels[i]) } : undefined;
+  return { source: subsetSource(set.source, index), index, ...(validation ? { validation } : {}) };
 }

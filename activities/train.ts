@@ -1,7 +1,7 @@
 /** train: fit a detector on the training samples, checkpointing so that a restart resumes. */
 import { z } from 'zod';
 import { UserError } from '../core/errors.js';
-import { trainingSamples, validationSamples } from './samples.js';
+import { trainingSamples } from './samples.js';
 import { detectorFor } from '../models/registry.js';
 import { backendName } from '../models/backend.js';
 import type { MetricPoint } from '../models/detector.js';
@@ -50,7 +50,7 @@ export const train = defineStep('train', { params: trainParams, output: trainOut
   const detector = detectorFor(model.kind);
   const { kind: _kind, ...hyper } = model;
   const params = detector.params.parse(hyper);
-  const { source: trainSet, index } = await trainingSamples(ctx);
+  const { source: trainSet, index, validation } = await trainingSamples(ctx);
   if (index.length === 0) throw new UserError('no training samples: the split leaves no normal item to train on');
   const dim = trainSet.dim;
 
@@ -64,7 +64,6 @@ export const train = defineStep('train', { params: trainParams, output: trainOut
   // MLflow and the catalog end with the same points. The tail after the last checkpoint reaches
   // the trackers when the trial ends, from the store.
   let unsaved: MetricPoint[] = [];
-  const validation = await validationSamples(ctx);
   const fitted = await detector.fit(trainSet, params, seed, {
     restore: async () => {
       const c = await ckpts.latest();

@@ -81,7 +81,7 @@ withConnectionOptions(run).action(async (ref: string, o) => {
   const study = await prepareStudy(spec, { profile: o.profile, set: pathsFromHere(parseSets(o.set ?? [])) }, studyBaseDir(ref));
   const wanted = process.env.GANTRY_BACKEND?.trim() || (o.backend ?? cfg.backend);
   // wasm has no Conv2DBackpropFilter: say so before any step runs, not after the data steps.
-  const conv = study.trials.find((t) => isItemConfig(t.config) && (CONV_IMAGE_MODELS as readonly string[]).includes(t.config.model.kind));
+  const conv = study.trials.find((t) => isItemConfig(t.config) && !t.config.features && (CONV_IMAGE_MODELS as readonly string[]).includes(t.config.model.kind));
   if (wanted === 'wasm' && o.executor === 'embedded' && conv) {
     throw new UserError(`backend wasm cannot train ${conv.config.model.kind} (a convolutional network: wasm has no Conv2DBackpropFilter kernel)`, {
       hint: 'use --backend native (`npm run build:native`, needs a C++ compiler) or cpu (slow), or leave the backend automatic',

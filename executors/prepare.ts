@@ -59,7 +59,9 @@ export async function prepareStudy(spec: StudySpec, opts: ResolveOptions, baseDi
     else if (what === 'file') fingerprints[p] = await fingerprintFile(full, p);
     else if (what === 'model') {
       // model.json and everything beside it (its weight shards).
-      const json = await fingerprintFile(full, p);
+      const json = await fingerprintFile(full, p).catch((e: unknown) => {
+        throw e instanceof UserError ? new UserError(e.message.replace(/^dataset file/, 'feature model (features.model)').replace(/^dataset/, 'feature model (features.model)'), { hint: 'features.model names the model.json of a tfjs graph model; relative paths start at the study file' }) : e;
+      });
       fingerprints[p] = createHash('sha256').update(`${json}\0${await fingerprintFolder(dirname(full), dirname(p))}`).digest('hex');
     }
     else {

@@ -343,9 +343,3 @@ export async function scoreGan<P extends GanCommon>(
     model.dispose();
   }
 }
-
-/** The selection a model file records. */
-export function modelSelection(bytes: Uint8Array): Selection | undefined {
-  const { meta } = unpack(bytes, 'gan model');
-  return meta.selection as Selection | undefined;
-}

@@ -96,6 +96,12 @@ test('features + ALGAN through the CLI: an embed step, vectors for training, the
   assert.equal(after.filter((x) => x.kind === 'embed').length, 2);
   assert.equal(after.filter((x) => x.kind === 'extract').length, 1);
 
+  // A feature model that is not there is named as such, before any work.
+  const gone = await writeStudy(dir, { ...study, name: 'feat3', base: { ...study.base, features: { model: join(dir, 'nowhere', 'model.json') } } });
+  const g = await runCli(['run', gone], env);
+  assert.equal(g.code, 2);
+  assert.match(g.stderr, /feature model \(features\.model\) .*nowhere\/model\.json.* does not exist/);
+
   // GANomaly cannot take vectors: refused at plan time.
   const bad = await writeStudy(dir, { ...study, name: 'feat2', base: { ...study.base, model: { kind: 'ganomaly' } } });
   const b = await runCli(['run', bad], env);
