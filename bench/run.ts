@@ -9,6 +9,7 @@ import { benchPatches } from './patches.js';
 import { benchLoaders } from './loaders.js';
 import { benchBaselines } from './baselines.js';
 import { benchPipelineMemory } from './pipeline-memory.js';
+import { benchRocAuc } from './roc-auc.js';
 
 const BENCHES: [string, () => Promise<void>][] = [
   ['executor overhead', benchExecutorOverhead],
@@ -21,6 +22,7 @@ const BENCHES: [string, () => Promise<void>][] = [
   ['.mat and ENVI load MB/s vs numpy/scipy', benchLoaders],
   ['PCA over 300,000 streamed patches (peak RSS), kNN throughput', benchBaselines],
   ['the item pipeline over 300,000 training patches: peak RSS', benchPipelineMemory],
+  ['ROC AUC over 10,000,000 scores vs sklearn roc_auc_score (issue 12)', async () => void (await benchRocAuc())],
 ];
 
 let crashed = 0;

@@ -10,7 +10,7 @@ import { readMatFile, type CubeOrder } from '../datasets/mat.js';
 import { LABEL } from '../datasets/sample-set.js';
 import { fitRx, scoreRx } from '../models/rx/rx.js';
 import { localRx } from '../models/rx/local.js';
-import { eideRoc, rocAuc } from '../models/components/roc.js';
+import { eideRoc, rocAuc } from '../evaluation/roc.js';
 
 export interface RxBaselineOptions {
   variable?: string;

@@ -14,6 +14,12 @@ import { splitModelParams } from '../models/params.js';
 // (→ embed, with features) → split → train → score → evaluate. Each kind is one module in
 // activities/, registered there.
 // extract 2: mask pixels count as anomalous above dataset.maskThreshold (default half of white), not when nonzero.
+/** evaluate's params: `percentile` only when set, so the keys of studies that leave it out stay as they were. */
+function evaluateParams(cfg: TrialConfig): { metrics: string[]; percentile?: number } {
+  const { metrics, percentile } = cfg.evaluation;
+  return percentile === undefined ? { metrics } : { metrics, percentile };
+}
+
 export const STEP_VERSIONS = { load: 1, filter: 1, tile: 1, scan: 1, screen: 1, extract: 2, embed: 1, split: 1, train: 1, score: 1, evaluate: 2 } as const;
 export type StepKind = keyof typeof STEP_VERSIONS;
 export const STEP_KINDS = Object.keys(STEP_VERSIONS) as StepKind[];
@@ -102,7 +108,7 @@ function planItems(cfg: ItemTrialConfig, ctx: PlanContext, add: Add): void {
   const { train: trainParams, score: scoreParams } = splitModelParams(cfg.model);
   const train = add('train', { model: trainParams, seed: cfg.seed }, { tiles, split });
   const score = add('score', { model: scoreParams, seed: cfg.seed }, { model: train, tiles });
-  add('evaluate', { metrics: cfg.evaluation.metrics }, { scores: score, tiles, split });
+  add('evaluate', evaluateParams(cfg), { scores: score, tiles, split });
 }
 
 function planCube(cfg: CubeTrialConfig, ctx: PlanContext, add: Add): void {
@@ -115,5 +121,5 @@ function planCube(cfg: CubeTrialConfig, ctx: PlanContext, add: Add): void {
   const { train: trainParams, score: scoreParams } = splitModelParams(cfg.model);
   const train = add('train', { model: trainParams, seed: cfg.seed }, { tiles: tile });
   const score = add('score', { model: scoreParams, seed: cfg.seed }, { model: train, tiles: tile });
-  add('evaluate', { metrics: cfg.evaluation.metrics }, { scores: score, tiles: tile });
+  add('evaluate', evaluateParams(cfg), { scores: score, tiles: tile });
 }

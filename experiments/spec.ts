@@ -161,8 +161,17 @@ export const splitSpec = z
   })
   .strict();
 
+/**
+ * What evaluate computes on the test split: `auc`, `logauc` (Eide), `ap` (average precision),
+ * `f1` (precision, recall and F1 at the best-F1 threshold chosen on validation, or at the
+ * `percentile` of validation scores where validation has no anomaly: ALAD's top 20 % by default),
+ * `f1_oracle` (best F1 on test: labelled as such, never an honest number).
+ */
 export const evaluationSpec = z
-  .object({ metrics: z.array(z.enum(['auc', 'logauc'])).min(1).default(['auc', 'logauc']) })
+  .object({
+    metrics: z.array(z.enum(['auc', 'logauc', 'ap', 'f1', 'f1_oracle'])).min(1).default(['auc', 'logauc']),
+    percentile: z.number().gt(0).lt(100).optional(),
+  })
   .strict();
 
 /** Which items a study keeps, each filter recording what it removed and why. Fields absent = filter off. */

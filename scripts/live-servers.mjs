@@ -7,7 +7,8 @@
  *   mlflow    MLflow 2.10.2 from PyPI in a virtual environment (pinned: scripts/live/mlflow-requirements.txt)
  *   minio     MinIO, built with `go install` from its Go module (a real S3 server: SigV4, multipart)
  *   chromium  Debian's chromium, for the MLflow UI test (apt-get, only when run as root)
- *   numpy     Debian's python3-numpy, -scipy, -pil: the reference writer of the loader round-trip tests (apt-get, as root)
+ *   numpy     Debian's python3-numpy, -scipy, -pil, -sklearn: the reference writer of the loader round-trip tests and
+ *             the metrics' scikit-learn reference (apt-get, as root)
  *
  *   node scripts/live-servers.mjs provision [--only temporal,mlflow] [--require]
  *   node scripts/live-servers.mjs status
@@ -35,8 +36,8 @@ const SERVERS = {
   // MinIO tags releases as RELEASE.<date>, which Go cannot name; this is the newest commit the proxy serves (2026-02-12).
   minio: { version: 'v0.0.0-20260212201848-7aac2a2c5b7c', module: 'github.com/minio/minio@v0.0.0-20260212201848-7aac2a2c5b7c' },
   chromium: { version: 'Debian chromium' },
-  // Not a server: the independent writer of reference files for the loader round-trip tests.
-  numpy: { version: 'Debian python3-numpy, python3-scipy, python3-pil' },
+  // Not a server: the independent writer of reference files for the loader round-trip tests, and scikit-learn for the metrics'.
+  numpy: { version: 'Debian python3-numpy, python3-scipy, python3-pil, python3-sklearn' },
 };
 
 class Skip extends Error {}
@@ -115,16 +116,16 @@ const provisioners = {
   },
   numpy() {
     const py = '/usr/bin/python3';
-    const check = () => spawnSync(py, ['-c', 'import numpy, scipy.io, PIL'], { stdio: 'ignore' }).status === 0;
+    const check = () => spawnSync(py, ['-c', 'import numpy, scipy.io, scipy.ndimage, PIL, sklearn.metrics'], { stdio: 'ignore' }).status === 0;
     if (!check()) {
-      if (process.getuid?.() !== 0 || !which('apt-get')) throw new Skip(`${py} lacks numpy/scipy/PIL, and apt-get is not available to root here to install Debian's`);
+      if (process.getuid?.() !== 0 || !which('apt-get')) throw new Skip(`${py} lacks numpy/scipy/PIL/sklearn, and apt-get is not available to root here to install Debian's`);
       run('apt-get', ['update', '-qq'], { timeout: 10 * 60_000 });
-      run('apt-get', ['install', '-y', '-qq', '--no-install-recommends', 'python3-numpy', 'python3-scipy', 'python3-pil'], { timeout: 20 * 60_000, env: { ...process.env, DEBIAN_FRONTEND: 'noninteractive' } });
-      if (!check()) throw new Skip(`apt-get installed them, but ${py} still cannot import numpy, scipy.io and PIL`);
+      run('apt-get', ['install', '-y', '-qq', '--no-install-recommends', 'python3-numpy', 'python3-scipy', 'python3-pil', 'python3-sklearn'], { timeout: 20 * 60_000, env: { ...process.env, DEBIAN_FRONTEND: 'noninteractive' } });
+      if (!check()) throw new Skip(`apt-get installed them, but ${py} still cannot import numpy, scipy.io, scipy.ndimage, PIL and sklearn.metrics`);
     }
     fs.rmSync(path.join(binDir, 'numpy'), { force: true });
     fs.symlinkSync(py, path.join(binDir, 'numpy'));
-    return run(py, ['-c', "import numpy, scipy, PIL; print('numpy', numpy.__version__, 'scipy', scipy.__version__, 'PIL', PIL.__version__)"]);
+    return run(py, ['-c', "import numpy, scipy, PIL, sklearn; print('numpy', numpy.__version__, 'scipy', scipy.__version__, 'PIL', PIL.__version__, 'sklearn', sklearn.__version__)"]);
   },
   chromium() {
     const found = ['chromium', 'chromium-browser'].map(which).find(Boolean);

@@ -16,7 +16,7 @@ import { ensureGradients } from '../backend.js';
 import type { Adam } from './adam.js';
 import type { Network } from './network.js';
 import { pack, unpack, type Packed } from './packed.js';
-import { rocAuc } from './roc.js';
+import { rocAuc } from '../../evaluation/roc.js';
 import { totalIterations, type GanCommon } from './gan-params.js';
 
 export interface IterationContext {

@@ -5,7 +5,7 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { covariance, pinvSymmetric, symmetricEigen } from '../../models/components/linalg.js';
 import { fitRx, scoreRx } from '../../models/rx/rx.js';
-import { rocAuc } from '../../models/components/roc.js';
+import { rocAuc } from '../../evaluation/roc.js';
 import { readMatFile, toRowMajorCube } from '../../datasets/mat.js';
 import { syntheticHsi } from '../../datasets/synthetic-hsi.js';
 import { Prng } from '../../datasets/prng.js';

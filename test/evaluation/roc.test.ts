@@ -1,6 +1,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { eideRoc, logAuc, rocAuc, rocCurve } from '../../models/components/roc.js';
+import { eideRoc, logAuc, rocAuc, rocCurve } from '../../evaluation/roc.js';
 import { isUserError } from '../../core/errors.js';
 import { Prng } from '../../datasets/prng.js';
 

@@ -1,41 +1,11 @@
 /**
- * Detection metrics: exact ROC AUC (Mann–Whitney, = sklearn.metrics.roc_auc_score), Eide's (2018)
- * ROC / semi-log ROC with logAUC and lgFAR, and a downsampled ROC curve for plots.
+ * Detection metrics: exact ROC AUC (Mann–Whitney, = sklearn.metrics.roc_auc_score) overall and per
+ * anomaly class, Eide's (2018) ROC / semi-log ROC with logAUC and lgFAR, and a downsampled ROC
+ * curve for plots.
  * Higher scores mean more anomalous; labels are 1 (anomaly, positive) or 0 (background).
  */
-import { UserError } from '../../core/errors.js';
-
-interface Split {
-  /** Scores of the positives and of the negatives, each sorted ascending. */
-  pos: Float64Array;
-  neg: Float64Array;
-}
-
-/** Validates inputs and splits scores by label. */
-function split(scores: ArrayLike<number>, labels: ArrayLike<number>, what: string): Split {
-  if (scores.length !== labels.length) throw new UserError(`${what}: ${scores.length} scores but ${labels.length} labels`);
-  const n = scores.length;
-  let nan = 0;
-  let npos = 0;
-  for (let i = 0; i < n; i++) {
-    if (Number.isNaN(scores[i])) nan++;
-    const l = labels[i];
-    if (l === 1) npos++;
-    else if (l !== 0) throw new UserError(`${what}: labels must be 0 or 1, found ${l} at index ${i}`);
-  }
-  if (nan > 0) throw new UserError(`${what}: ${nan} of ${n} scores are NaN`, { hint: 'the detector produced NaN scores; check the model and the data for NaN' });
-  if (npos === 0) throw new UserError(`${what}: no positive (label 1) samples among ${n}; ROC is undefined`);
-  if (npos === n) throw new UserError(`${what}: no negative (label 0) samples among ${n}; ROC is undefined`);
-  const pos = new Float64Array(npos);
-  const neg = new Float64Array(n - npos);
-  for (let i = 0, p = 0, q = 0; i < n; i++) {
-    if (labels[i] === 1) pos[p++] = scores[i];
-    else neg[q++] = scores[i];
-  }
-  pos.sort();
-  neg.sort();
-  return { pos, neg };
-}
+import { UserError } from '../core/errors.js';
+import { sortScores, splitByLabel as split } from './inputs.js';
 
 /**
  * Exact area under the ROC curve: P(score of a random positive > score of a random negative),
@@ -43,6 +13,11 @@ function split(scores: ArrayLike<number>, labels: ArrayLike<number>, what: strin
  */
 export function rocAuc(scores: ArrayLike<number>, labels: ArrayLike<number>): number {
   const { pos, neg } = split(scores, labels, 'rocAuc');
+  return mannWhitney(pos, neg);
+}
+
+/** The Mann–Whitney AUC of ascending-sorted positive and negative scores, in one merge. */
+export function mannWhitney(pos: Float64Array, neg: Float64Array): number {
   let lo = 0; // negatives strictly below the current positive
   let hi = 0; // negatives at or below it
   let wins = 0;
@@ -54,6 +29,29 @@ export function rocAuc(scores: ArrayLike<number>, labels: ArrayLike<number>): nu
     wins += lo + 0.5 * (hi - lo);
   }
   return wins / pos.length / neg.length;
+}
+
+/**
+ * Per-class ROC AUC: for each class that has anomalies (label 1), the AUC of that class's
+ * anomalies against every normal sample (label 0), whatever class the normals carry. Keys are the
+ * anomaly classes in code-point order. One sort of the normals, one per class: O(n log n).
+ */
+export function perClassRocAuc(scores: ArrayLike<number>, labels: ArrayLike<number>, classes: ArrayLike<string>): Record<string, number> {
+  const what = 'perClassRocAuc';
+  const { neg } = split(scores, labels, what);
+  if (classes.length !== labels.length) throw new UserError(`${what}: ${labels.length} labels but ${classes.length} classes`);
+  const byClass = new Map<string, number[]>();
+  for (let i = 0; i < labels.length; i++) {
+    if (labels[i] !== 1) continue;
+    const c = classes[i];
+    if (typeof c !== 'string' || c === '') throw new UserError(`${what}: anomaly at index ${i} has no class name`);
+    let list = byClass.get(c);
+    if (!list) byClass.set(c, (list = []));
+    list.push(scores[i]);
+  }
+  const out: Record<string, number> = {};
+  for (const c of [...byClass.keys()].sort()) out[c] = mannWhitney(sortScores(Float64Array.from(byClass.get(c)!)), neg);
+  return out;
 }
 
 export interface EideRoc {
