@@ -10,6 +10,7 @@ import { benchLoaders } from './loaders.js';
 import { benchBaselines } from './baselines.js';
 import { benchPipelineMemory } from './pipeline-memory.js';
 import { benchRocAuc } from './roc-auc.js';
+import { benchQuery } from './query.js';
 
 const BENCHES: [string, () => Promise<void>][] = [
   ['executor overhead', benchExecutorOverhead],
@@ -23,6 +24,7 @@ const BENCHES: [string, () => Promise<void>][] = [
   ['PCA over 300,000 streamed patches (peak RSS), kNN throughput', benchBaselines],
   ['the item pipeline over 300,000 training patches: peak RSS', benchPipelineMemory],
   ['ROC AUC over 10,000,000 scores vs sklearn roc_auc_score (issue 12)', async () => void (await benchRocAuc())],
+  ['gantry query over 1,000,000 rows in table, csv and json: time and peak RSS', benchQuery],
 ];
 
 let crashed = 0;

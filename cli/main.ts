@@ -17,6 +17,7 @@ import { rxBaseline } from './baseline.js';
 import type { CubeOrder } from '../datasets/mat.js';
 import { render, type Format } from './format.js';
 import { studyStatus } from './status.js';
+import { registerQuery } from './query.js';
 import { MlflowMirror } from '../infra/mlflow/mirror.js';
 import { OutboxInUse } from '../infra/mlflow/outbox.js';
 import { CONV_IMAGE_MODELS } from '../models/params.js';
@@ -291,24 +292,7 @@ withConnectionOptions(worker).action(async (o) => {
   }
 });
 
-program
-  .command('query')
-  .description('run read-only SQL on the catalog (tables: studies, trials, params, metrics, steps, trial_steps, lineage, artifacts, scores, removed_items, sample_sources; views: final_metrics, trial_summary, cell_summary, scored_samples)')
-  .argument('<sql>', 'the SQL statement')
-  .addOption(new Option('-f, --format <format>', 'output format').choices(['table', 'csv', 'json']).default('table'))
-  .action(async (sql: string, o: { format: Format }) => {
-    const cfg = loadConfig();
-    const cat = await Catalog.openReadOnly(cfg.catalogPath);
-    try {
-      const r = await cat.userQuery(sql).catch((e) => {
-        if (isUserError(e)) throw e;
-        throw new UserError(`query failed: ${String((e as Error).message).split('\n')[0]}`);
-      });
-      process.stdout.write(render(o.format, r.columns, r.rows) + '\n');
-    } finally {
-      cat.close();
-    }
-  });
+registerQuery(program);
 
 const catalog = program.command('catalog').description('manage the DuckDB catalog');
 catalog

@@ -295,6 +295,20 @@ export class Catalog {
    * and its settings are locked, so the read-only path really only reads the catalog.
    */
   async userQuery(sql: string): Promise<{ columns: string[]; rows: unknown[][] }> {
+    const reader = await (await this.prepareUserQuery(sql)).runAndReadAll();
+    return { columns: reader.columnNames(), rows: reader.getRowsJS() as unknown[][] };
+  }
+
+  /**
+   * `userQuery`, streamed: the column names at once, then the rows a DuckDB chunk (2,048 rows)
+   * at a time as they are produced, so a result of any size goes out in bounded memory.
+   */
+  async userQueryStream(sql: string): Promise<{ columns: string[]; chunks: AsyncIterable<unknown[][]> }> {
+    const result = await (await this.prepareUserQuery(sql)).stream();
+    return { columns: result.columnNames(), chunks: result.yieldRowsJs() as AsyncIterable<unknown[][]> };
+  }
+
+  private async prepareUserQuery(sql: string) {
     if (!this.sandboxed) {
       await this.conn.run('SET enable_external_access = false');
       await this.conn.run('SET lock_configuration = true');
@@ -307,8 +321,7 @@ export class Catalog {
     if (type !== StatementType.SELECT && type !== StatementType.EXPLAIN) {
       throw new UserError(`gantry query only reads: ${StatementType[type] ?? 'this'} statements are refused on the read-only catalog`, { hint: 'write a SELECT' });
     }
-    const reader = await prepared.runAndReadAll();
-    return { columns: reader.columnNames(), rows: reader.getRowsJS() as unknown[][] };
+    return prepared;
   }
   private sandboxed = false;
 }
