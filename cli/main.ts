@@ -18,6 +18,7 @@ import type { CubeOrder } from '../datasets/mat.js';
 import { render, type Format } from './format.js';
 import { studyStatus } from './status.js';
 import { registerQuery } from './query.js';
+import { registerCompare } from './compare.js';
 import { MlflowMirror } from '../infra/mlflow/mirror.js';
 import { OutboxInUse } from '../infra/mlflow/outbox.js';
 import { CONV_IMAGE_MODELS } from '../models/params.js';
@@ -293,6 +294,7 @@ withConnectionOptions(worker).action(async (o) => {
 });
 
 registerQuery(program);
+registerCompare(program);
 
 const catalog = program.command('catalog').description('manage the DuckDB catalog');
 catalog
