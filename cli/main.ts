@@ -19,6 +19,7 @@ import { render, type Format } from './format.js';
 import { studyStatus } from './status.js';
 import { registerQuery } from './query.js';
 import { registerCompare } from './compare.js';
+import { registerFid } from './fid.js';
 import { MlflowMirror } from '../infra/mlflow/mirror.js';
 import { OutboxInUse } from '../infra/mlflow/outbox.js';
 import { CONV_IMAGE_MODELS } from '../models/params.js';
@@ -295,6 +296,7 @@ withConnectionOptions(worker).action(async (o) => {
 
 registerQuery(program);
 registerCompare(program);
+registerFid(program);
 
 const catalog = program.command('catalog').description('manage the DuckDB catalog');
 catalog

@@ -66,6 +66,8 @@ export interface FeatureNetwork {
   /** Features of `count` samples of `shape` ([h, w, c]), already in the network's input range: [count, dim]. */
   embed(data: Float32Array, count: number, shape: readonly number[]): Float32Array;
   dim(shape: readonly number[]): number;
+  /** The input's declared shape, [batch, h, w, c] for images; -1 where it is not fixed; undefined when the model does not say. */
+  inputShape?: readonly number[];
   dispose(): void;
 }
 
@@ -95,6 +97,7 @@ export async function loadFeatureNetwork(path: string, opts: { output?: string; 
     dim(shape) {
       return tf.tidy(() => run(tf.zeros([1, ...shape])).shape[1]);
     },
+    inputShape: model.inputs[0]?.shape,
     dispose() {
       model.dispose();
     },
