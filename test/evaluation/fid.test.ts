@@ -19,6 +19,7 @@ import { resizeBilinear } from '../../datasets/transforms.js';
 import { selectBackend } from '../../models/backend.js';
 import { PY, pythonMissing } from '../datasets/reference.js';
 import { REPO_ROOT, runCli, tempHome } from '../helpers.js';
+import { writeGraphModel } from '../graph-model.js';
 import { close, userError } from './vectors.js';
 
 /** n vectors of dim: x = mean + z·L with z standard normal (covariance LᵀL), row-major float64. */
@@ -186,38 +187,6 @@ test('FID equals SciPy sqrtm (pytorch-fid formula) on the same feature matrices'
 });
 
 // ---- end to end: `gantry fid` with a small graph model over two folders of PNGs ----
-
-const b64 = (s: string) => Buffer.from(s).toString('base64');
-const dims = (shape: number[]) => ({ dim: shape.map((d) => ({ size: String(d) })) });
-
-/** As test/pipeline/features.test.ts: relu(conv2d(x, w, stride 2, SAME)) on [-1, 16, 16, 1] → [-1, 8, 8, 4]. */
-async function writeGraphModel(dir: string, weights: Float32Array, inputShape = [-1, 16, 16, 1]): Promise<string> {
-  await mkdir(dir, { recursive: true });
-  const json = {
-    format: 'graph-model',
-    generatedBy: 'gantry test',
-    convertedBy: 'hand',
-    modelTopology: {
-      node: [
-        { name: 'x', op: 'Placeholder', attr: { dtype: { type: 'DT_FLOAT' }, shape: { shape: dims(inputShape) } } },
-        { name: 'w', op: 'Const', attr: { dtype: { type: 'DT_FLOAT' }, value: { tensor: { dtype: 'DT_FLOAT', tensorShape: dims([3, 3, 1, 4]) } } } },
-        {
-          name: 'conv',
-          op: 'Conv2D',
-          input: ['x', 'w'],
-          attr: { T: { type: 'DT_FLOAT' }, strides: { list: { i: ['1', '2', '2', '1'] } }, padding: { s: b64('SAME') }, data_format: { s: b64('NHWC') }, dilations: { list: { i: ['1', '1', '1', '1'] } } },
-        },
-        { name: 'features', op: 'Relu', input: ['conv'], attr: { T: { type: 'DT_FLOAT' } } },
-      ],
-      library: {},
-      versions: { producer: 1 },
-    },
-    weightsManifest: [{ paths: ['group1-shard1of1.bin'], weights: [{ name: 'w', shape: [3, 3, 1, 4], dtype: 'float32' }] }],
-  };
-  await writeFile(join(dir, 'model.json'), JSON.stringify(json));
-  await writeFile(join(dir, 'group1-shard1of1.bin'), new Uint8Array(weights.buffer));
-  return join(dir, 'model.json');
-}
 
 /** `count` grey PNGs of side `size`: smooth random blobs (`smooth`) or noise, seeded. */
 async function writePngs(dir: string, count: number, size: number, seed: number, smooth: boolean): Promise<void> {

@@ -14,38 +14,7 @@ import { loadFeatureNetwork } from '../../models/components/feature-network.js';
 import { listRecords } from '../../infra/ledger.js';
 import { LocalStore } from '../../infra/store/local.js';
 import { runCli, tempHome, writeStudy } from '../helpers.js';
-
-const b64 = (s: string) => Buffer.from(s).toString('base64');
-const dims = (shape: number[]) => ({ dim: shape.map((d) => ({ size: String(d) })) });
-
-/** A graph model: relu(conv2d(x, w, stride 2, SAME)) on [-1, 16, 16, 1] → [-1, 8, 8, 4]. */
-async function writeGraphModel(dir: string, weights: Float32Array): Promise<string> {
-  await mkdir(dir, { recursive: true });
-  const json = {
-    format: 'graph-model',
-    generatedBy: 'gantry test',
-    convertedBy: 'hand',
-    modelTopology: {
-      node: [
-        { name: 'x', op: 'Placeholder', attr: { dtype: { type: 'DT_FLOAT' }, shape: { shape: dims([-1, 16, 16, 1]) } } },
-        { name: 'w', op: 'Const', attr: { dtype: { type: 'DT_FLOAT' }, value: { tensor: { dtype: 'DT_FLOAT', tensorShape: dims([3, 3, 1, 4]) } } } },
-        {
-          name: 'conv',
-          op: 'Conv2D',
-          input: ['x', 'w'],
-          attr: { T: { type: 'DT_FLOAT' }, strides: { list: { i: ['1', '2', '2', '1'] } }, padding: { s: b64('SAME') }, data_format: { s: b64('NHWC') }, dilations: { list: { i: ['1', '1', '1', '1'] } } },
-        },
-        { name: 'features', op: 'Relu', input: ['conv'], attr: { T: { type: 'DT_FLOAT' } } },
-      ],
-      library: {},
-      versions: { producer: 1 },
-    },
-    weightsManifest: [{ paths: ['group1-shard1of1.bin'], weights: [{ name: 'w', shape: [3, 3, 1, 4], dtype: 'float32' }] }],
-  };
-  await writeFile(join(dir, 'model.json'), JSON.stringify(json));
-  await writeFile(join(dir, 'group1-shard1of1.bin'), new Uint8Array(weights.buffer));
-  return join(dir, 'model.json');
-}
+import { writeGraphModel } from '../graph-model.js';
 
 test('a user-supplied tfjs graph model gives the same features as the same ops in tfjs (mean-pooled)', async () => {
   await selectBackend();
