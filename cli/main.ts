@@ -18,6 +18,7 @@ import type { CubeOrder } from '../datasets/mat.js';
 import { render, type Format } from './format.js';
 import { studyStatus } from './status.js';
 import { registerQuery } from './query.js';
+import { registerReport } from './report.js';
 import { registerCompare } from './compare.js';
 import { registerFid } from './fid.js';
 import { MlflowMirror } from '../infra/mlflow/mirror.js';
@@ -295,6 +296,7 @@ withConnectionOptions(worker).action(async (o) => {
 });
 
 registerQuery(program);
+registerReport(program);
 registerCompare(program);
 registerFid(program);
 

@@ -362,6 +362,40 @@ export const profileSpec = z
   })
   .strict();
 
+/**
+ * How a study's report is laid out beside its source paper: the published numbers (matched to
+ * cells by grid block, else by model) and how gantry's protocol differs from the paper's.
+ */
+export const reportSpec = z
+  .object({
+    paper: z
+      .object({
+        /** The source, e.g. 'Murase (2022), Table 5.4'. */
+        source: z.string().min(1),
+        rows: z
+          .array(
+            z
+              .object({
+                block: z.string().optional(),
+                model: z.string().optional(),
+                metric: z.string().min(1),
+                value: z.number(),
+                std: z.number().optional(),
+                note: z.string().optional(),
+              })
+              .strict()
+              .refine((r) => r.block !== undefined || r.model !== undefined, 'name the grid block or the model the number belongs to'),
+          )
+          .min(1),
+      })
+      .strict()
+      .optional(),
+    /** How this study's protocol differs from the paper's, one sentence each. */
+    protocol: z.array(z.string().min(1)).default([]),
+  })
+  .strict();
+export type ReportSpec = z.output<typeof reportSpec>;
+
 export const studySpecSchema = z
   .object({
     name: z.string().regex(/^[a-z0-9][a-z0-9_-]*$/, 'lowercase letters, digits, - and _ only'),
@@ -374,6 +408,8 @@ export const studySpecSchema = z
     seeds: z.array(int()).min(1).default([0]),
     profiles: z.record(z.string().regex(/^[a-z0-9_-]+$/), profileSpec).default({}),
     defaultProfile: z.string().optional(),
+    /** The report's layout beside the source paper (gantry report). */
+    report: reportSpec.optional(),
   })
   .strict()
   .superRefine((s, ctx) => {

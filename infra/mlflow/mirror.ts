@@ -30,6 +30,9 @@ import { MlflowOutbox, type OutboxEntry, type OutboxPoint } from './outbox.js';
 import { StepSet, type Progression } from './step-set.js';
 
 export const TRIAL_TAG = 'gantry.trial_id';
+/** The MLflow experiment a study's runs go to unless the mirror is told otherwise. */
+export const experimentFor = (study: string): string => `gantry/${study}`;
+
 /** The tag that finds a launch's parent run again. */
 export const LAUNCH_TAG = 'gantry.launch_id';
 const PARENT_TAG = 'mlflow.parentRunId';
@@ -204,7 +207,7 @@ export class MlflowMirror {
     this.dir = opts.dir;
     this.client = opts.client;
     this.log = opts.log ?? ((line) => process.stderr.write(line + '\n'));
-    this.experimentName = opts.experimentName ?? ((study) => `gantry/${study}`);
+    this.experimentName = opts.experimentName ?? experimentFor;
     this.readArtifact = opts.readArtifact ?? ((file) => readFile(isAbsolute(file) ? file : join(process.cwd(), file)));
     this.closeClient = opts.closeClient ?? true;
     this.trialsDir = join(opts.dir, 'trials');

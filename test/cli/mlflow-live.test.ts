@@ -18,6 +18,7 @@ import { readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { MlflowClient, type MlflowRun } from '../../infra/mlflow/client.js';
 import { LAUNCH_TAG, TRIAL_TAG } from '../../infra/mlflow/mirror.js';
+import { REPORT_TAG } from '../../reports/publish.js';
 import { LocalStore } from '../../infra/store/local.js';
 import { gitCommit } from '../../infra/version.js';
 import { REPO_ROOT, runCli, startCli, tempHome, type CliResult } from '../helpers.js';
@@ -225,5 +226,26 @@ describe('the MLflow mirror against a real MLflow server', { skip: !live }, () =
     const got = (await mlflowPoints()).filter((p) => cat.some((c) => c.trial_id === p.trial_id));
     assert.ok(cat.length > 0);
     assert.deepEqual(got, cat);
+  });
+
+  test('gantry report uploads the report to one report run of the study, replaced on each report', { timeout: 120_000 }, async () => {
+    assert.ok(catalog, 'needs case 1');
+    const e = env(join(dir, 'home1'), join(dir, 'store'));
+    for (let i = 0; i < 2; i++) {
+      const r = await runCli(['report', study, '--format', 'md'], e);
+      assert.equal(r.code, 0, r.stderr);
+      assert.match(r.stdout, /uploaded to MLflow run [0-9a-f]+/);
+    }
+    const reports = (await runs()).filter((x) => tag(x, REPORT_TAG) === study);
+    assert.equal(reports.length, 1, 'one report run, found again by its tag');
+    assert.equal(reports[0].info.status, 'FINISHED');
+    const uri = reports[0].info.artifact_uri!;
+    const top = (await client.listArtifacts(uri, 'report/md')).map((f) => f.path);
+    assert.ok(top.includes('report/md/report.md'), top.join(', '));
+    const plots = (await client.listArtifacts(uri, 'report/md/plots')).map((f) => f.path);
+    assert.ok(plots.includes('report/md/plots/roc.png'), plots.join(', '));
+    const md = Buffer.from(await client.downloadArtifact(uri, 'report/md/report.md')).toString();
+    const local = await readFile(join(dir, 'home1', 'reports', study, 'report.md'), 'utf8');
+    assert.equal(md, local, 'MLflow holds the report as written');
   });
 });

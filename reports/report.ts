@@ -1,0 +1,320 @@
+/**
+ * A study's report: its tables (per-cell summary beside the paper's numbers, per-trial results
+ * with the checkpoint each training kept, the saved SQL) and figures (ROC and semi-log ROC,
+ * training curves, score histograms per class, anomaly maps over scenes), built from the catalog
+ * and store alone.
+ */
+import type { Catalog } from '../infra/catalog.js';
+import type { ArtifactStore } from '../infra/store/store.js';
+import type { ReportSpec } from '../experiments/spec.js';
+import { perClassRocAuc, rocCurve } from '../evaluation/roc.js';
+import { classScores, loadReportData, sceneScores, trialCurves, trialScores, type CellData, type ReportData, type TrialData } from './data.js';
+import { curvesSpec, histogramBars, histogramSpec, renderSpec, rocSpec, sceneMapPng, type CurvePoint, type Figure } from './plots.js';
+import { QUERIES } from './queries.js';
+import { compareStudy, type CompareReport } from './compare.js';
+import { DEFAULT_RESAMPLES } from '../evaluation/statistics.js';
+import { isUserError, oneLine } from '../core/errors.js';
+
+export type TableValue = string | number | null;
+
+export interface Table {
+  name: string;
+  title: string;
+  columns: string[];
+  rows: TableValue[][];
+  notes: string[];
+}
+
+export interface Report {
+  study: ReportData['study'];
+  storeUrl: string;
+  generatedAt: string;
+  /** Trials the catalog holds / trials the study has. */
+  recorded: number;
+  planned: number;
+  protocol: string[];
+  paperSource?: string;
+  tables: Table[];
+  figures: Figure[];
+  /** The saved SQL, for the appendix. */
+  queries: Record<string, string>;
+}
+
+/** A figure before rendering: a Vega-Lite spec, or a scene's map. Rendering waits until the catalog is closed. */
+export interface PendingFigure extends Omit<Figure, 'png' | 'svg'> {
+  map?: { values: Float64Array; labels: Uint8Array; rows: number; cols: number };
+}
+
+/** A report whose figures are not rendered yet (what is read from the catalog). */
+export interface ReportDraft extends Omit<Report, 'figures'> {
+  figures: PendingFigure[];
+}
+
+export interface ReportOptions {
+  /** The study spec's report section (paper numbers, protocol notes), when the spec is at hand. */
+  layout?: ReportSpec;
+  /** At most this many cells in the figures (the best by the ranking metric). */
+  maxCells?: number;
+  /** Skip the figures (tables only: csv). */
+  figures?: boolean;
+}
+
+/** Mean and sample standard deviation. */
+function meanStd(v: number[]): { mean: number; std: number | null } {
+  const mean = v.reduce((a, b) => a + b, 0) / v.length;
+  if (v.length < 2) return { mean, std: null };
+  return { mean, std: Math.sqrt(v.reduce((a, b) => a + (b - mean) ** 2, 0) / (v.length - 1)) };
+}
+
+export const fmt = (v: number | null | undefined, digits = 3): string => (v === null || v === undefined || !Number.isFinite(v) ? '' : v.toFixed(digits));
+
+function done(c: CellData): TrialData[] {
+  return c.trials.filter((t) => t.status === 'done');
+}
+
+function paperValue(layout: ReportSpec | undefined, c: CellData, metric: string): { value: number; std?: number; note?: string } | undefined {
+  const rows = layout?.paper?.rows ?? [];
+  return rows.find((r) => r.metric === metric && r.block !== undefined && r.block === c.block) ?? rows.find((r) => r.metric === metric && r.block === undefined && r.model === c.model);
+}
+
+/**
+ * Paired comparisons of the ranking metric over matched seeds (reports/compare.ts): every pair of
+ * cells for small grids, the best cell against each other one for larger ones.
+ */
+async function comparisons(catalog: Catalog, data: ReportData): Promise<CompareReport | string> {
+  if (data.cells.length < 2) return 'one cell: nothing to compare';
+  const cells = data.cells.length > 6 ? [data.cells[0].id] : [];
+  try {
+    return await compareStudy(catalog, { study: data.study.study, cells, metric: data.rankBy, alpha: 0.05, test: 'auto', resamples: DEFAULT_RESAMPLES });
+  } catch (e) {
+    if (isUserError(e)) return `no comparison: ${oneLine(e)}`;
+    throw e;
+  }
+}
+
+function comparisonTable(cmp: CompareReport | string): Table {
+  const columns = ['a', 'b', 'pairs', 'mean diff (a − b)', '95 % CI', 'rank-biserial', 'test', 'p', 'p (Holm)', 'holds'];
+  if (typeof cmp === 'string') return { name: 'comparisons', title: 'Paired comparisons', columns, rows: [], notes: [cmp] };
+  const rows = cmp.pairs.map((r) => [r.a, r.b, r.pairs, fmt(r.mean_diff, 4), r.diff_ci95_low === null ? '' : `[${fmt(r.diff_ci95_low, 4)}, ${fmt(r.diff_ci95_high, 4)}]`, fmt(r.rank_biserial, 2), r.test ?? '', fmt(r.p, 4), fmt(r.p_holm, 4), r.holds]);
+  return { name: 'comparisons', title: `Paired comparisons of ${cmp.metric}`, columns, rows, notes: [cmp.legend, ...cmp.notes] };
+}
+
+function summaryTable(data: ReportData, layout: ReportSpec | undefined, cmp?: CompareReport | string): Table {
+  const metrics = data.metrics.filter((m) => !m.includes('/')).slice(0, 6);
+  const paperMetrics = metrics.filter((m) => data.cells.some((c) => paperValue(layout, c, m)));
+  // The ranking metric's bootstrap CI, from the comparison's per-cell summaries.
+  const ci = new Map(typeof cmp === 'object' ? cmp.cells.map((c) => [c.id, c]) : []);
+  const withCi = ci.size > 0;
+  const columns = ['cell', 'model', 'seeds', ...metrics.map((m) => `${m} (mean ± std)`), ...(withCi ? [`${data.rankBy} 95 % CI`] : []), ...paperMetrics.map((m) => `${m}, paper`)];
+  const rows = data.cells.map((c) => {
+    const ts = done(c);
+    const cells: TableValue[] = [c.label, c.model, ts.length];
+    for (const m of metrics) {
+      const v = ts.map((t) => t.finals[m]).filter((x): x is number => x !== undefined);
+      if (!v.length) cells.push('');
+      else {
+        const { mean, std } = meanStd(v);
+        cells.push(std === null ? fmt(mean) : `${fmt(mean)} ± ${fmt(std)}`);
+      }
+    }
+    if (withCi) {
+      const r = ci.get(c.id.slice(0, 8));
+      cells.push(r && r.ci95_low !== null ? `[${fmt(r.ci95_low)}, ${fmt(r.ci95_high)}]` : '');
+    }
+    for (const m of paperMetrics) {
+      const p = paperValue(layout, c, m);
+      cells.push(p ? `${fmt(p.value)}${p.std !== undefined ? ` ± ${fmt(p.std)}` : ''}${p.note ? ` (${p.note})` : ''}` : '');
+    }
+    return cells;
+  });
+  const notes = [`Cells ranked by mean ${data.rankBy}; means over the seeds of each cell whose trials finished; std is the sample standard deviation (none for one seed).`];
+  if (withCi) notes.push(`The CI is a 95 % percentile bootstrap of the mean over seeds (${DEFAULT_RESAMPLES.toLocaleString('en-US')} seeded resamples; none for one seed; too narrow for very few seeds).`);
+  if (paperMetrics.length) notes.push(`"paper" columns: numbers published in ${layout!.paper!.source}, not computed by gantry.`);
+  return { name: 'summary', title: 'Results per cell', columns, rows, notes };
+}
+
+/** The summary as numbers, one row per cell and metric (the CSV researchers re-plot). */
+function summaryLongTable(data: ReportData): Table {
+  const rows: TableValue[][] = [];
+  for (const c of data.cells) {
+    for (const m of data.metrics) {
+      const v = done(c).map((t) => t.finals[m]).filter((x): x is number => x !== undefined);
+      if (!v.length) continue;
+      const { mean, std } = meanStd(v);
+      rows.push([c.id, c.label, c.model, m, v.length, mean, std]);
+    }
+  }
+  return { name: 'summary-long', title: 'Every final metric per cell', columns: ['cell_id', 'cell', 'model', 'metric', 'seeds', 'mean', 'std'], rows, notes: [] };
+}
+
+/** AUROC of each anomaly class against all normals on the test split, mean over seeds (item studies with classes). */
+async function perClassTable(catalog: Catalog, data: ReportData): Promise<Table | undefined> {
+  const byCell = new Map<string, Map<string, number[]>>();
+  const classes = new Set<string>();
+  for (const c of data.cells) {
+    const per = new Map<string, number[]>();
+    for (const t of done(c)) {
+      const s = await classScores(catalog, t);
+      if (!s || !s.labels.includes(0) || !s.labels.includes(1)) continue;
+      for (const [cls, auc] of Object.entries(perClassRocAuc(s.values, s.labels, s.classes))) {
+        classes.add(cls);
+        if (!per.has(cls)) per.set(cls, []);
+        per.get(cls)!.push(auc);
+      }
+    }
+    byCell.set(c.id, per);
+  }
+  if (!classes.size) return undefined;
+  const order = [...classes].sort();
+  const rows = data.cells.map((c) => [c.label, c.model, ...order.map((cls) => {
+    const v = byCell.get(c.id)?.get(cls);
+    if (!v?.length) return '';
+    const { mean, std } = meanStd(v);
+    return std === null ? fmt(mean) : `${fmt(mean)} ± ${fmt(std)}`;
+  })]);
+  return {
+    name: 'per-class',
+    title: 'AUROC per anomaly class',
+    columns: ['cell', 'model', ...order],
+    rows,
+    notes: ["Each anomaly class's test samples against every normal test sample, from the primary score set, per sample; mean ± std over seeds."],
+  };
+}
+
+function selectionText(t: TrialData): string {
+  const s = t.selection;
+  if (!s) return '';
+  return `iteration ${s.iteration} by ${s.criterion}${s.value === null ? '' : ` (${s.value.toPrecision(4)})`}`;
+}
+
+function trialsTable(data: ReportData): Table {
+  const metrics = data.metrics.slice(0, 8);
+  const anySelection = data.cells.some((c) => c.trials.some((t) => t.selection));
+  const columns = ['trial', 'cell', 'seed', 'status', 'backend', ...metrics, ...(anySelection ? ['checkpoint kept'] : [])];
+  const rows: TableValue[][] = [];
+  for (const c of data.cells) {
+    for (const t of c.trials) {
+      rows.push([t.id, c.label, t.seed, t.status === 'failed' && t.error ? `failed: ${t.error.split('\n')[0].slice(0, 80)}` : t.status, t.backend ?? '', ...metrics.map((m) => (t.finals[m] === undefined ? null : t.finals[m])), ...(anySelection ? [selectionText(t)] : [])]);
+    }
+  }
+  const notes = anySelection ? ['"checkpoint kept": the weights that became the model, chosen on the validation split (never the test split), and by what.'] : [];
+  const reasons = [...new Set(data.cells.flatMap((c) => c.trials.map((t) => t.selection?.reason).filter((r): r is string => !!r)))];
+  for (const r of reasons.slice(0, 3)) notes.push(`Selection: ${r}`);
+  return { name: 'trials', title: 'Trials', columns, rows, notes };
+}
+
+async function rocFigures(catalog: Catalog, cells: CellData[]): Promise<PendingFigure[]> {
+  const points: CurvePoint[] = [];
+  const log: CurvePoint[] = [];
+  let floor = 1;
+  for (const c of cells) {
+    for (const t of done(c)) {
+      const s = await trialScores(catalog, t);
+      if (!s || !s.labels.includes(0) || !s.labels.includes(1)) continue;
+      const curve = rocCurve(s.values, s.labels, 300);
+      const negatives = s.labels.length - s.labels.reduce((a, b) => a + b, 0);
+      // Eide's floor: a threshold with no false positive counts as half of one.
+      const l = 0.5 / negatives;
+      floor = Math.min(floor, l);
+      const series = `${c.label} / seed ${t.seed}`;
+      for (let i = 0; i < curve.fpr.length; i++) {
+        points.push({ series, cell: c.label, x: curve.fpr[i], y: curve.tpr[i] });
+        log.push({ series, cell: c.label, x: Math.max(l, curve.fpr[i]), y: curve.tpr[i] });
+      }
+    }
+  }
+  if (!points.length) return [];
+  const title = 'ROC on the test split';
+  const domain = cells.map((c) => c.label);
+  const linear = rocSpec(points, { title, cells: domain });
+  const semilog = rocSpec(log, { title: 'Semi-log ROC on the test split', logX: true, xFloor: floor, cells: domain });
+  return [
+    { name: 'roc', title, caption: 'One line per trial (seed), coloured by cell, from the primary score set; dashed: chance.', spec: linear },
+    {
+      name: 'roc-semilog',
+      title: 'Semi-log ROC',
+      caption: "The same curves over a log false-positive axis (Eide 2018): the low false-alarm region detection lives in. A threshold with no false positive is drawn at half a false positive (0.5 / negatives).",
+      spec: semilog,
+    },
+  ];
+}
+
+async function curveFigure(catalog: Catalog, cells: CellData[]): Promise<PendingFigure[]> {
+  const points: (CurvePoint & { metric: string })[] = [];
+  for (const c of cells) {
+    for (const t of c.trials) {
+      for (const [metric, pts] of await trialCurves(catalog, t.id)) {
+        for (const p of pts) if (Number.isFinite(p.value)) points.push({ metric, series: `${c.label} / seed ${t.seed}`, cell: c.label, x: p.step, y: p.value });
+      }
+    }
+  }
+  if (!points.length) return [];
+  const spec = curvesSpec(points, 'Training and validation curves', cells.map((c) => c.label));
+  return [{ name: 'curves', title: 'Training and validation curves', caption: 'Every logged loss and validation metric per trial (at most 400 points each, evenly thinned), coloured by cell.', spec }];
+}
+
+async function histogramFigure(catalog: Catalog, cells: CellData[]): Promise<PendingFigure[]> {
+  const bars = [];
+  for (const c of cells.slice(0, 8)) {
+    const t = done(c)[0];
+    const s = t && (await trialScores(catalog, t));
+    if (s) bars.push(...histogramBars(`${c.label} (seed ${t.seed})`, s.values, s.labels));
+  }
+  if (!bars.length) return [];
+  const spec = histogramSpec(bars, 'Scores per class on the test split');
+  return [{ name: 'histograms', title: 'Score histograms', caption: "The primary score of each cell's first seed, normal against anomalous samples, each class normalised to sum to 1 (classes are far from balanced).", spec }];
+}
+
+async function sceneFigures(catalog: Catalog, cells: CellData[]): Promise<PendingFigure[]> {
+  const out: PendingFigure[] = [];
+  for (const [i, c] of cells.slice(0, 4).entries()) {
+    const t = done(c).find((x) => x.scene);
+    const s = t && (await sceneScores(catalog, t));
+    if (!t || !s) continue;
+    out.push({
+      name: `map-${i + 1}`,
+      title: `Anomaly map: ${c.label}, seed ${t.seed}`,
+      caption: `Left: the primary score per pixel (viridis, scaled over the scene for display only); right: the ground truth (white anomalous, grey ambiguous, black normal). ${t.scene!.rows}×${t.scene!.cols} pixels.`,
+      map: { values: s.values, labels: s.labels, rows: t.scene!.rows, cols: t.scene!.cols },
+    });
+  }
+  return out;
+}
+
+/** Render the figures: Vega-Lite to SVG and PNG, maps to PNG. Needs no catalog. */
+export async function finishReport(draft: ReportDraft): Promise<Report> {
+  const figures: Figure[] = [];
+  for (const f of draft.figures) {
+    const { map, ...rest } = f;
+    if (map) figures.push({ ...rest, png: await sceneMapPng(map.values, map.labels, map.rows, map.cols) });
+    else if (f.spec) figures.push({ ...rest, ...(await renderSpec(f.spec)) });
+  }
+  return { ...draft, figures };
+}
+
+/** Everything a report shows, read from the catalog and store (figures not yet rendered). */
+export async function collectReport(catalog: Catalog, store: ArtifactStore, study: string, opts: ReportOptions = {}): Promise<ReportDraft> {
+  const data = await loadReportData(catalog, store, study);
+  const layout = opts.layout;
+  const shown = data.cells.slice(0, opts.maxCells ?? 10);
+  const figures: PendingFigure[] = [];
+  if (opts.figures !== false) {
+    figures.push(...(await rocFigures(catalog, shown)), ...(await histogramFigure(catalog, shown)), ...(await curveFigure(catalog, shown)), ...(await sceneFigures(catalog, shown)));
+  }
+  const cmp = await comparisons(catalog, data);
+  const perClass = await perClassTable(catalog, data);
+  const protocol = [...(layout?.protocol ?? [])];
+  if (data.cells.length > shown.length) protocol.push(`Figures show the ${shown.length} best of ${data.cells.length} cells by mean ${data.rankBy}; the tables show all.`);
+  return {
+    study: data.study,
+    storeUrl: data.storeUrl,
+    generatedAt: new Date().toISOString(),
+    recorded: data.cells.reduce((a, c) => a + c.trials.length, 0),
+    planned: data.study.trials.length,
+    protocol,
+    paperSource: layout?.paper?.source,
+    tables: [summaryTable(data, layout, cmp), comparisonTable(cmp), ...(perClass ? [perClass] : []), trialsTable(data), summaryLongTable(data)],
+    figures,
+    queries: { ...QUERIES },
+  };
+}
