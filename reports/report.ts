@@ -12,7 +12,7 @@ import { classScores, loadReportData, sceneScores, trialCurves, trialScores, typ
 import { curvesSpec, histogramBars, histogramSpec, renderSpec, rocSpec, sceneMapPng, type CurvePoint, type Figure } from './plots.js';
 import { QUERIES } from './queries.js';
 import { compareStudy, type CompareReport } from './compare.js';
-import { DEFAULT_RESAMPLES } from '../evaluation/statistics.js';
+import { DEFAULT_RESAMPLES, mean, sampleStd } from '../evaluation/statistics.js';
 import { isUserError, oneLine } from '../core/errors.js';
 
 export type TableValue = string | number | null;
@@ -59,11 +59,9 @@ export interface ReportOptions {
   figures?: boolean;
 }
 
-/** Mean and sample standard deviation. */
+/** Mean and sample standard deviation (none for one value). */
 function meanStd(v: number[]): { mean: number; std: number | null } {
-  const mean = v.reduce((a, b) => a + b, 0) / v.length;
-  if (v.length < 2) return { mean, std: null };
-  return { mean, std: Math.sqrt(v.reduce((a, b) => a + (b - mean) ** 2, 0) / (v.length - 1)) };
+  return { mean: mean(v), std: v.length < 2 ? null : sampleStd(v) };
 }
 
 export const fmt = (v: number | null | undefined, digits = 3): string => (v === null || v === undefined || !Number.isFinite(v) ? '' : v.toFixed(digits));

@@ -18,7 +18,8 @@ test('gantry report --watch follows a running study to its end', { timeout: 300_
   assert.match(none.stderr, /no study 'toy'/);
 
   const file = await writeStudy(home, toyStudy({ seeds: [0, 1] }));
-  const run = startCli(['run', file, '--concurrency', '1'], env);
+  // Slow enough (a few seconds) for the watch to see trials being recorded.
+  const run = startCli(['run', file, '--concurrency', '1', '--set', 'model.iterations=300'], env);
   // The study file appears as the run starts; the watch begins as soon as it is there.
   const deadline = Date.now() + 60_000;
   while (!(await readFile(join(home, 'store', 'studies', 'toy.json')).catch(() => undefined))) {
@@ -30,7 +31,8 @@ test('gantry report --watch follows a running study to its end', { timeout: 300_
   assert.equal(ran.code, 0, ran.stderr);
   assert.equal(watch.code, 0, watch.stderr);
   const counts = [...watch.stderr.matchAll(/(\d+)\/(\d+) trials recorded/g)].map((m) => [Number(m[1]), Number(m[2])]);
-  assert.ok(counts.length >= 2, `the watch refreshed: ${watch.stderr}`);
+  const refreshes = watch.stderr.split('\n').filter((l) => /trials recorded|waiting for the first trial/.test(l));
+  assert.ok(refreshes.length >= 2, `the watch refreshed: ${watch.stderr}`);
   assert.deepEqual(counts.at(-1), [19, 19], 'it ends once every trial is recorded');
   for (let i = 1; i < counts.length; i++) assert.ok(counts[i][0] >= counts[i - 1][0], 'counts never go back');
   assert.ok(counts.some(([n]) => n < 19) || /waiting for the first trial/.test(watch.stderr), `it saw the study before its end: ${watch.stderr}`);
