@@ -15,5 +15,6 @@ import { screen } from './screen.js';
 import { extract } from './extract.js';
 import { embed } from './embed.js';
 import { split } from './split.js';
+import { exportScores } from './export.js';
 
-export const STEPS: Record<StepKind, StepFn> = { load, filter, tile, scan, screen, extract, embed, split, train, score, evaluate };
+export const STEPS: Record<StepKind, StepFn> = { load, filter, tile, scan, screen, extract, embed, split, train, score, evaluate, export: exportScores };

@@ -8,7 +8,8 @@ import type { Catalog, StudyRow, TrialRows } from '../infra/catalog.js';
 import { readableRecord, type StepRecord } from '../infra/ledger.js';
 import { getJson, getVerified, putJson, type ArtifactStore } from '../infra/store/store.js';
 import { decodeNd } from '../datasets/tensor-file.js';
-import { parseItemList } from '../datasets/item-list.js';
+import { parseItemList, type ItemList } from '../datasets/item-list.js';
+import { openSampleSet } from '../datasets/sample-set.js';
 import { SPLIT_NAMES } from './samples.js';
 import { label } from '../experiments/grid.js';
 import type { MetricPoint } from '../core/metrics.js';
@@ -40,9 +41,16 @@ export type StudyFile = z.output<typeof studyFileSchema>;
 export const trialKey = (id: string) => `trials/${id}.json`;
 export const studyKey = (name: string) => `studies/${name}.json`;
 
-/** Write the trial file once: its content is a function of its id. */
+/**
+ * Write the trial file: once, as its config is a function of its id — and again when gantry's plan
+ * for that config gained steps (a new step kind), keeping when it was first made, so the catalog
+ * indexes the new steps of trials planned before.
+ */
 export async function saveTrial(store: ArtifactStore, t: TrialFile): Promise<void> {
-  if (!(await store.exists(trialKey(t.id)))) await putJson(store, trialKey(t.id), t);
+  if (!(await store.exists(trialKey(t.id)))) return void (await putJson(store, trialKey(t.id), t));
+  const old = trialFileSchema.safeParse(await getJson(store, trialKey(t.id)).catch(() => undefined));
+  if (old.success && JSON.stringify(old.data.steps) === JSON.stringify(t.steps)) return;
+  await putJson(store, trialKey(t.id), old.success ? { ...t, createdAt: old.data.createdAt } : t);
 }
 
 export async function saveStudy(store: ArtifactStore, s: StudyFile): Promise<void> {
@@ -81,12 +89,10 @@ export async function recordTrial(store: ArtifactStore, catalog: Catalog, trialI
   const tile = byKind.get('tile') ?? byKind.get('extract');
   const lineage = await itemLineage(store, byKind);
   if (scored?.status === 'done' && tile?.status === 'done') {
-    const labels = decodeNd(await getVerified(store, tile.artifacts['labels']), 'labels').data as Uint8Array;
+    const labels = await sampleLabels(recordArtifacts(store, tile));
     const splits = lineage.splits;
-    for (const set of (scored.output?.sets ?? []) as string[]) {
-      const values = decodeNd(await getVerified(store, scored.artifacts[`scores-${set}`]), 'scores').data as Float64Array;
-      scores.push({ set, values, labels, ...(splits ? { splits } : {}) });
-    }
+    const s = recordArtifacts(store, scored);
+    for (const set of scoreSets(s)) scores.push({ set, values: await scoreValues(s, set), labels, ...(splits ? { splits } : {}) });
   }
 
   const axes = new Set(Object.keys(t.cell));
@@ -137,20 +143,67 @@ async function itemLineage(store: ArtifactStore, byKind: Map<string, StepRecord>
   const extract = byKind.get('extract');
   const split = byKind.get('split');
   if (screen?.status !== 'done') return { removed: [], sources: [] };
-  const list = parseItemList(await getVerified(store, screen.artifacts['items.json']), 'screened items');
+  const list = await screenedItems(recordArtifacts(store, screen));
   const removed = list.removed.map((r) => ({ step: screen.key, rel: r.rel, removedBy: r.step, filter: r.filter, reason: r.reason }));
   if (extract?.status !== 'done') return { removed, sources: [] };
-  const read = (name: string) => getVerified(store, extract.artifacts[name]);
-  const item = decodeNd(await read('groups'), 'groups').data as Int32Array;
-  const labels = decodeNd(await read('labels'), 'labels').data as Uint8Array;
-  const coords = extract.artifacts['coords'] ? (decodeNd(await read('coords'), 'coords').data as Int32Array) : undefined;
-  const sources = [{ step: extract.key, item, labels, ...(coords ? { coords } : {}), itemRel: list.items.map((i) => i.rel), itemSha: list.items.map((i) => i.sha256), itemCls: list.items.map((i) => i.cls) }];
+  const source = await sampleSources(recordArtifacts(store, extract), list);
   let splits: (string | null)[] | undefined;
   if (split?.status === 'done') {
-    const codes = decodeNd(await getVerified(store, split.artifacts['assignment']), 'split assignment').data as Uint8Array;
-    splits = Array.from(item, (g) => SPLIT_NAMES[codes[g]] ?? null);
+    const codes = await itemSplits(recordArtifacts(store, split));
+    splits = Array.from(source.item, (g) => SPLIT_NAMES[codes[g]] ?? null);
   }
-  return { removed, sources, ...(splits ? { splits } : {}) };
+  return { removed, sources: [{ step: extract.key, ...source }], ...(splits ? { splits } : {}) };
+}
+
+/**
+ * A done step's output and verified artifacts, as the readers below take them: a step's input
+ * (InputHandle, for the export step) or a record in the store (recordArtifacts, for the catalog),
+ * so the catalog's rows and a trial's scores.parquet are read by the same code.
+ */
+export interface StepArtifacts {
+  output: Record<string, unknown>;
+  read(name: string): Promise<Uint8Array>;
+}
+
+export function recordArtifacts(store: ArtifactStore, r: StepRecord): StepArtifacts {
+  return {
+    output: r.output ?? {},
+    read: async (name) => {
+      const ref = r.artifacts[name];
+      if (!ref) throw new Error(`step ${r.kind} (${r.key}) has no artifact '${name}'`);
+      return getVerified(store, ref);
+    },
+  };
+}
+
+/** The score sets of a score step, primary first. */
+export const scoreSets = (scored: StepArtifacts): string[] => (scored.output.sets ?? []) as string[];
+
+/** One score set's values, one per sample. */
+export async function scoreValues(scored: StepArtifacts, set: string): Promise<Float64Array> {
+  return decodeNd(await scored.read(`scores-${set}`), 'scores').data as Float64Array;
+}
+
+/** Each sample's label (0 normal, 1 anomalous, 2 ambiguous), from the step that made the samples (tile or extract). */
+export async function sampleLabels(tiles: StepArtifacts): Promise<Uint8Array> {
+  return decodeNd(await tiles.read('labels'), 'labels').data as Uint8Array;
+}
+
+/** The items a screen step kept (each one's rel, sha256 and class) and what it removed. */
+export async function screenedItems(screen: StepArtifacts): Promise<ItemList> {
+  return parseItemList(await screen.read('items.json'), 'screened items');
+}
+
+/** Where each sample of an extract step came from: its item (an index into the screened items), its patch's y, x where it has one, its label. */
+export async function sampleSources(extract: StepArtifacts, list: ItemList): Promise<Omit<NonNullable<TrialRows['sources']>[number], 'step'>> {
+  const set = await openSampleSet(extract);
+  if (!set.groups) throw new Error('the extract step recorded no source item per sample');
+  return { item: set.groups, labels: set.labels, ...(set.coords ? { coords: set.coords } : {}), itemRel: list.items.map((i) => i.rel), itemSha: list.items.map((i) => i.sha256), itemCls: list.items.map((i) => i.cls) };
+}
+
+/** The split step's code per item (SPLIT_CODE; SPLIT_NAMES names them). */
+export async function itemSplits(split: StepArtifacts): Promise<Uint8Array> {
+  return decodeNd(await split.read('assignment'), 'split assignment').data as Uint8Array;
 }
 
 /** What the store says of a trial beyond its points: the backend that trained it, and when its steps ran (ms since the epoch). */

@@ -132,7 +132,7 @@ class Run {
     // A failed trial's status says whether its step failed or was interrupted.
     const status = r.ok ? 'done' : trialStatus([await readRecord(this.opts.store, trial.steps[r.failedAt!].key)]).status;
     // The catalog mirrors the store; a trial is indexed whether it finished or not.
-    this.recorder.add(trial.id, status);
+    this.recorder.add(trial.id, status, trial.steps.length);
     if (this.opts.tracker) {
       const { points, facts } = await trialReport(this.opts.store, trial.steps);
       this.opts.tracker.trialEnded(trial.id, status, points, facts);
@@ -159,7 +159,7 @@ class Run {
           await this.ensureStep(call, trial.id, { quiet: true });
         } catch (e) {
           if (!isUserError(e)) continue; // the trials report it, after their retries
-          for (const t of this.study.trials) if (t.steps.some((s) => s.key === call.key)) this.recorder.add(t.id, 'failed');
+          for (const t of this.study.trials) if (t.steps.some((s) => s.key === call.key)) this.recorder.add(t.id, 'failed', t.steps.length);
           throw new UserError(`dataset: ${call.kind} step failed: ${oneLine(e)}`, { cause: e });
         }
       }
@@ -243,15 +243,15 @@ class Run {
  * its steps, and so its rows, can no longer change.
  */
 class CatalogRecorder {
-  private readonly pending = new Map<string, TrialStatus>();
+  private readonly pending = new Map<string, { status: TrialStatus; steps: number }>();
   private timer: NodeJS.Timeout | undefined;
   private flushing: Promise<void> = Promise.resolve();
   private failure: unknown;
 
   constructor(private readonly withCatalog: <T>(fn: (c: Catalog) => Promise<T>) => Promise<T>, private readonly store: ArtifactStore, private readonly intervalMs = 1000) {}
 
-  add(trialId: string, status: TrialStatus): void {
-    this.pending.set(trialId, status);
+  add(trialId: string, status: TrialStatus, steps: number): void {
+    this.pending.set(trialId, { status, steps });
     this.timer ??= setTimeout(() => {
       this.timer = undefined;
       this.flush().catch((e) => (this.failure ??= e));
@@ -264,8 +264,10 @@ class CatalogRecorder {
       this.pending.clear();
       if (!batch.length) return;
       await this.withCatalog(async (c) => {
-        const done = new Set((await c.query("SELECT trial_id FROM trials WHERE status = 'done'")).rows.map((r) => String(r[0])));
-        for (const [id, status] of batch) if (!(status === 'done' && done.has(id))) await recordTrial(this.store, c, id);
+        // A trial the catalog holds as done, with every step it has now, is as recorded (a relaunch that ran nothing);
+        // one whose plan gained a step (a new step kind) is recorded again.
+        const done = new Map((await c.query("SELECT t.trial_id, count(s.step_key) FROM trials t LEFT JOIN trial_steps s USING (trial_id) WHERE t.status = 'done' GROUP BY 1")).rows.map((r) => [String(r[0]), Number(r[1])]));
+        for (const [id, { status, steps }] of batch) if (!(status === 'done' && done.get(id) === steps)) await recordTrial(this.store, c, id);
       });
     });
     return this.flushing;

@@ -10,17 +10,18 @@ import { splitModelParams } from '../models/params.js';
 
 /** Bump a step's version when its semantics change: every key built on it changes, like a cache version. */
 // evaluate 2: secondary score sets' metrics are named `<set>/<metric>` (was `<set>.<metric>`).
-// Cubes: load → filter → tile → train → score → evaluate. Items (images): scan → screen → extract
-// (→ embed, with features) → split → train → score → evaluate. Each kind is one module in
-// activities/, registered there.
+// Cubes: load → filter → tile → train → score → evaluate → export. Items (images): scan → screen →
+// extract (→ embed, with features) → split → train → score → evaluate → export. Each kind is one
+// module in activities/, registered there.
 // extract 2: mask pixels count as anomalous above dataset.maskThreshold (default half of white), not when nonzero.
+// export 1 (issue 12): appended after evaluate; no earlier step's params or inputs changed, so no key moved.
 /** evaluate's params: `percentile` only when set, so the keys of studies that leave it out stay as they were. */
 function evaluateParams(cfg: TrialConfig): { metrics: string[]; percentile?: number } {
   const { metrics, percentile } = cfg.evaluation;
   return percentile === undefined ? { metrics } : { metrics, percentile };
 }
 
-export const STEP_VERSIONS = { load: 1, filter: 1, tile: 1, scan: 1, screen: 1, extract: 2, embed: 1, split: 1, train: 1, score: 1, evaluate: 2 } as const;
+export const STEP_VERSIONS = { load: 1, filter: 1, tile: 1, scan: 1, screen: 1, extract: 2, embed: 1, split: 1, train: 1, score: 1, evaluate: 2, export: 1 } as const;
 export type StepKind = keyof typeof STEP_VERSIONS;
 export const STEP_KINDS = Object.keys(STEP_VERSIONS) as StepKind[];
 
@@ -109,6 +110,8 @@ function planItems(cfg: ItemTrialConfig, ctx: PlanContext, add: Add): void {
   const train = add('train', { model: trainParams, seed: cfg.seed }, { tiles, split });
   const score = add('score', { model: scoreParams, seed: cfg.seed }, { model: train, tiles });
   add('evaluate', evaluateParams(cfg), { scores: score, tiles, split });
+  // The samples' labels and lineage are the extract step's (embed keeps them); rel, sha256 and class are in the screened list.
+  add('export', {}, { scores: score, tiles: extract, split, items: screen });
 }
 
 function planCube(cfg: CubeTrialConfig, ctx: PlanContext, add: Add): void {
@@ -122,4 +125,5 @@ function planCube(cfg: CubeTrialConfig, ctx: PlanContext, add: Add): void {
   const train = add('train', { model: trainParams, seed: cfg.seed }, { tiles: tile });
   const score = add('score', { model: scoreParams, seed: cfg.seed }, { model: train, tiles: tile });
   add('evaluate', evaluateParams(cfg), { scores: score, tiles: tile });
+  add('export', {}, { scores: score, tiles: tile });
 }

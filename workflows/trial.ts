@@ -7,7 +7,7 @@
 import type { StepCall } from '../experiments/plan.js';
 
 /** Steps that fit or use a model; the others prepare data, and bad input there is the dataset's fault. */
-const MODEL_STEP_KINDS: ReadonlySet<string> = new Set(['train', 'score', 'evaluate']);
+const MODEL_STEP_KINDS: ReadonlySet<string> = new Set(['train', 'score', 'evaluate', 'export']);
 export const isDataStep = (kind: string): boolean => !MODEL_STEP_KINDS.has(kind);
 
 export interface StepOutcome {

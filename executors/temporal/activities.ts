@@ -225,10 +225,12 @@ export function createActivities(deps: ActivityDeps): GantryActivityWorkerSide {
     try {
       if (input.withStudy) await recordStudy(store, catalog, input.study);
       if (!input.trialIds.length) return out;
-      const doneInCatalog = new Set((await catalog.query("SELECT trial_id FROM trials WHERE status = 'done'")).rows.map((r) => String(r[0])));
+      const doneInCatalog = new Map((await catalog.query("SELECT t.trial_id, count(s.step_key) FROM trials t LEFT JOIN trial_steps s USING (trial_id) WHERE t.status = 'done' GROUP BY 1")).rows.map((r) => [String(r[0]), Number(r[1])]));
       for (const id of input.trialIds) {
-        // A trial the catalog holds as done, and the store still says done, can no longer change.
-        if (doneInCatalog.has(id) && (await storedStatus(store, id)) === 'done') {
+        // A trial the catalog holds as done with the steps the store lists, and the store still says done, can no
+        // longer change; one whose plan gained a step (a new step kind) is recorded again.
+        const recorded = doneInCatalog.get(id);
+        if (recorded !== undefined && (await storedStatus(store, id, recorded)) === 'done') {
           out[id] = 'done';
           continue;
         }
@@ -291,7 +293,9 @@ function activityWorkflowId(): string | undefined {
 }
 
 /** A trial's status from the store alone (its steps' ledger records). */
-export async function storedStatus(store: ArtifactStore, trialId: string): Promise<StoredTrialStatus> {
+/** A trial's status from the store; 'pending' when its file lists another number of steps than `steps` (when given). */
+export async function storedStatus(store: ArtifactStore, trialId: string, steps?: number): Promise<StoredTrialStatus> {
   const t = trialFileSchema.parse(await getJson(store, trialKey(trialId)));
+  if (steps !== undefined && t.steps.length !== steps) return 'pending';
   return trialStatus(await Promise.all(t.steps.map((s) => readableRecord(store, s.key)))).status;
 }

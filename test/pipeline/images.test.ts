@@ -65,10 +65,10 @@ test('an image folder runs end to end; a second seed shares scan, screen and ext
   assert.equal(r.code, 0, r.stderr);
   const steps = await query(home, `SELECT kind, count(DISTINCT step_key) AS n FROM trial_steps GROUP BY kind ORDER BY kind`);
   const n = Object.fromEntries(steps.map((s) => [s.kind, Number(s.n)]));
-  assert.deepEqual(n, { evaluate: 2, extract: 1, scan: 1, score: 2, screen: 1, split: 2, train: 2 });
+  assert.deepEqual(n, { evaluate: 2, export: 2, extract: 1, scan: 1, score: 2, screen: 1, split: 2, train: 2 });
   const again = await runCli(['run', file], { GANTRY_HOME: home });
   assert.equal(again.code, 0, again.stderr);
-  assert.match(again.stdout, /0 steps ran, 11 cached/);
+  assert.match(again.stdout, /0 steps ran, 13 cached/);
 
   // Patch- and image-level AUROC, on the test split.
   const m = await query(home, `SELECT name, value FROM final_metrics WHERE name IN ('auc', 'image_auc', 'val_auc', 'val_image_auc') ORDER BY name`);

@@ -87,7 +87,7 @@ test('worker queues: names or roles select queues; unknown names are refused; ea
   const fake = Object.fromEntries([...STEP_KINDS, 'record', 'planSlice'].map((k) => [k, async () => k])) as unknown as GantryActivities;
   assert.deepEqual(Object.keys(activitiesFor('gpu', fake)).sort(), ['embed', 'score', 'train']);
   assert.deepEqual(Object.keys(activitiesFor('catalog', fake)), ['record']);
-  assert.deepEqual(Object.keys(activitiesFor('main', fake)).sort(), ['evaluate', 'extract', 'filter', 'load', 'planSlice', 'scan', 'screen', 'split', 'tile']);
+  assert.deepEqual(Object.keys(activitiesFor('main', fake)).sort(), ['evaluate', 'export', 'extract', 'filter', 'load', 'planSlice', 'scan', 'screen', 'split', 'tile']);
   // Every step kind is registered on exactly one queue.
   const registered = (['main', 'gpu', 'catalog'] as const).flatMap((r) => Object.keys(activitiesFor(r, fake)));
   assert.deepEqual(registered.filter((k) => (STEP_KINDS as readonly string[]).includes(k)).sort(), [...STEP_KINDS].sort());

@@ -196,7 +196,7 @@ test('an image study (scan, screen, extract, split, PCA) runs on Temporal with t
     assert.ok(result, d.logs());
     assert.deepEqual([result.done, result.failed], [2, 0], JSON.stringify(result));
     const records = await assertSameResults(ref, d.store, 'embedded vs temporal (images)');
-    assert.deepEqual([...new Set(records.map((r) => r.kind))].sort(), ['evaluate', 'extract', 'scan', 'score', 'screen', 'split', 'train']);
+    assert.deepEqual([...new Set(records.map((r) => r.kind))].sort(), ['evaluate', 'export', 'extract', 'scan', 'score', 'screen', 'split', 'train']);
     const m = await query(d.catalogPath, "SELECT count(*) FROM final_metrics WHERE name IN ('auc', 'image_auc')");
     assert.equal(Number(m[0][0]), 4);
     d.passed();

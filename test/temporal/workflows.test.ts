@@ -285,7 +285,7 @@ test('ledger and activity attempts agree: records say running/done with attempts
   const { workflowId } = await w.launch(study);
   await w.sim.closed(workflowId);
   const recs = await listRecords(w.store);
-  assert.equal(recs.length, 6);
+  assert.equal(recs.length, 7); // load, filter, tile, train, score, evaluate, export
   for (const r of recs) {
     assert.deepEqual([r.status, r.attempt], ['done', 1]);
     assert.ok(r.host && r.pid && r.finishedAt && r.durationMs !== undefined);

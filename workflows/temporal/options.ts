@@ -3,7 +3,7 @@
  * silent worker counts as dead (heartbeat timeout), and how failures are retried. Pure data,
  * shared by workflow code and tests.
  *
- * - light steps (load, filter, tile, evaluate) run on the main queue, minutes, a few retries;
+ * - light steps (load, filter, tile, evaluate, export, and the items' data steps) run on the main queue, minutes, a few retries;
  * - train runs on the GPU queue for up to days per attempt, heartbeating; a dead worker is noticed
  *   within its heartbeat timeout and the retry resumes from the newest checkpoint, so it gets many
  *   attempts (preemptions, reboots);
