@@ -17,7 +17,7 @@ import { collectReport, finishReport, type Report, type ReportDraft } from '../r
 import { NothingRecorded, studyInStore } from '../reports/data.js';
 import { existsSync } from 'node:fs';
 import { REPORT_FORMATS, renderReport, type ReportFiles, type ReportFormat } from '../reports/render.js';
-import { loadStudy } from './load-study.js';
+import { PROJECT_ROOT, loadStudy, studyBaseDir } from './load-study.js';
 
 /** Write files into `dir`, replacing what was there only once all of them are written. */
 async function writeFolder(dir: string, files: ReportFiles): Promise<void> {
@@ -59,7 +59,9 @@ async function once(study: string, o: ReportOpts, refreshSeconds?: number): Prom
   const cat = await Catalog.openReadOnly(cfg.catalogPath);
   let draft: ReportDraft;
   try {
-    draft = await collectReport(cat, store, study, { layout, maxCells: o.maxCells, figures: o.format !== 'csv' });
+    // Relative dataset paths start at the study file's folder (the project for built-in studies), as for gantry run.
+    const dataRoot = o.spec ? studyBaseDir(o.spec) : BUILTIN_STUDIES[study] ? PROJECT_ROOT : process.cwd();
+    draft = await collectReport(cat, store, study, { layout, maxCells: o.maxCells, figures: o.format !== 'csv', dataRoot });
   } finally {
     // Closed before rendering: a running study's writer waits for this connection.
     cat.close();

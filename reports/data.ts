@@ -36,6 +36,8 @@ export interface TrialData {
   scene?: { rows: number; cols: number };
   /** Step keys by kind: the split pairs trials in comparisons. */
   steps: Record<string, string>;
+  /** Image folders cut into patches: the patch side and the dataset's path as the config has it (maps over images). */
+  patches?: { size: number; datasetPath: string };
 }
 
 export interface CellData {
@@ -102,6 +104,8 @@ export async function loadReportData(catalog: Catalog, store: ArtifactStore, stu
     const tiling = (tf.config.tiling as { kind?: string; size?: number } | undefined) ?? {};
     // Pixel tiling keeps every pixel in row-major order, so sample i is pixel (i / cols, i % cols).
     if (out?.rows && out.cols && out.n === out.rows * out.cols && (tiling.kind ?? 'pixel') === 'pixel') trial.scene = { rows: out.rows, cols: out.cols };
+    const dataset = tf.config.dataset as { kind?: string; path?: string };
+    if (tiling.kind === 'patches' && tiling.size && dataset.kind === 'images' && dataset.path) trial.patches = { size: tiling.size, datasetPath: dataset.path };
     const block = tf.block;
     const base = cellLabel || '';
     if (!cells.has(cellId)) cells.set(cellId, { id: cellId, label: block ? (base ? `${block}: ${base}` : block) : base || model, model, block, trials: [] });
@@ -183,4 +187,26 @@ export async function classScores(catalog: Catalog, trial: TrialData): Promise<(
     labels: Uint8Array.from(r.rows, (row) => row[1] as number),
     classes: r.rows.map((row) => String(row[2])),
   };
+}
+
+export interface ItemPatches {
+  item: number;
+  rel: string;
+  /** Any of its patches labelled anomalous. */
+  anomalous: boolean;
+  patches: { y: number; x: number; value: number }[];
+}
+
+/** A patch-tiled trial's primary test scores grouped by source image, with each patch's position. */
+export async function patchScores(catalog: Catalog, trial: TrialData): Promise<ItemPatches[]> {
+  if (!trial.primarySet || !trial.patches) return [];
+  const r = await catalog.query(sql(QUERIES.patchScores, trial.id, trial.primarySet));
+  const items = new Map<number, ItemPatches>();
+  for (const [item, rel, y, x, value, label] of r.rows as [number, string, number, number, number, number][]) {
+    let it = items.get(item);
+    if (!it) items.set(item, (it = { item, rel, anomalous: false, patches: [] }));
+    if (label === 1) it.anomalous = true;
+    it.patches.push({ y, x, value });
+  }
+  return [...items.values()];
 }

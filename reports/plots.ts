@@ -197,3 +197,46 @@ export async function sceneMapPng(values: Float64Array, labels: Uint8Array, rows
     .toBuffer();
   return new Uint8Array(png);
 }
+
+export interface ImageMapEntry {
+  /** The image file and its mask file (absent: no mask). */
+  image: string;
+  mask?: string;
+  /** Patch side and each patch's top-left corner and score. */
+  size: number;
+  patches: { y: number; x: number; value: number }[];
+}
+
+/** Rows of [image | anomaly map | mask] panels, each `height` pixels high, `gap` apart. */
+const PANEL_HEIGHT = 180;
+
+/**
+ * Anomaly maps over images from patch scores: each pixel takes the highest score of the patches
+ * covering it, coloured with viridis between `lo` and `hi` (one scale for every row, so rows
+ * compare); beside it the image (grey) and its ground-truth mask (white = defect). Pixels no
+ * patch covers are white.
+ */
+export async function imageMapsPng(entries: ImageMapEntry[], lo: number, hi: number): Promise<Uint8Array> {
+  const span = hi > lo ? hi - lo : 1;
+  const gap = 6;
+  const rows: { panels: Buffer[]; width: number }[] = [];
+  for (const e of entries) {
+    const img = sharp(e.image).grayscale();
+    const { width: w = 0, height: h = 0 } = await img.metadata();
+    const heat = new Float64Array(w * h).fill(-Infinity);
+    for (const p of e.patches) {
+      for (let y = p.y; y < Math.min(h, p.y + e.size); y++) for (let x = p.x; x < Math.min(w, p.x + e.size); x++) if (p.value > heat[y * w + x]) heat[y * w + x] = p.value;
+    }
+    const rgb = new Uint8Array(w * h * 3).fill(255);
+    for (let i = 0; i < w * h; i++) if (heat[i] > -Infinity) rgb.set(viridis((heat[i] - lo) / span), i * 3);
+    const scale = PANEL_HEIGHT / h;
+    const width = Math.max(1, Math.round(w * scale));
+    const fit = (s: ReturnType<typeof sharp>) => s.resize({ width, height: PANEL_HEIGHT, fit: 'fill' }).removeAlpha().toColourspace('srgb').png().toBuffer();
+    const mask = e.mask ? fit(sharp(e.mask).grayscale().threshold(1)) : fit(sharp({ create: { width: w, height: h, channels: 3, background: '#000' } }));
+    rows.push({ panels: await Promise.all([fit(img.clone()), fit(sharp(rgb, { raw: { width: w, height: h, channels: 3 } })), mask]), width });
+  }
+  const total = { width: Math.max(...rows.map((r) => r.width * 3 + gap * 2)), height: rows.length * PANEL_HEIGHT + (rows.length - 1) * gap };
+  const composite = rows.flatMap((r, i) => r.panels.map((input, k) => ({ input, left: k * (r.width + gap), top: i * (PANEL_HEIGHT + gap) })));
+  const png = await sharp({ create: { ...total, channels: 3, background: '#fff' } }).composite(composite).png().toBuffer();
+  return new Uint8Array(png);
+}

@@ -17,6 +17,9 @@ WHERE trial_id = ? AND score_set = ? AND label < 2 AND (split IS NULL OR split =
   /** One trial's test scores of one set with each sample's class (item studies: scored_samples joins the lineage). */
   classScores: `SELECT value, label, class FROM scored_samples
 WHERE trial_id = ? AND score_set = ? AND label < 2 AND split = 'test' AND class IS NOT NULL`,
+  /** One trial's test scores of one set per patch, with the patch's image and position (maps over images). */
+  patchScores: `SELECT item, rel, y, x, value, label FROM scored_samples
+WHERE trial_id = ? AND score_set = ? AND split = 'test' AND y IS NOT NULL AND label < 2 ORDER BY item, y, x`,
   /** One trial's scores of one set, every sample (maps over a scene). */
   sceneScores: `SELECT sample, value, label FROM scores WHERE trial_id = ? AND score_set = ? ORDER BY sample`,
   /** One trial's training and validation curves. */

@@ -8,8 +8,12 @@ import type { Catalog } from '../infra/catalog.js';
 import type { ArtifactStore } from '../infra/store/store.js';
 import type { ReportSpec } from '../experiments/spec.js';
 import { perClassRocAuc, rocCurve } from '../evaluation/roc.js';
-import { classScores, loadReportData, sceneScores, trialCurves, trialScores, type CellData, type ReportData, type TrialData } from './data.js';
-import { curvesSpec, histogramBars, histogramSpec, renderSpec, rocSpec, sceneMapPng, type CurvePoint, type Figure } from './plots.js';
+import { classScores, loadReportData, patchScores, sceneScores, trialCurves, trialScores, type CellData, type ReportData, type TrialData } from './data.js';
+import { curvesSpec, histogramBars, histogramSpec, imageMapsPng, renderSpec, rocSpec, sceneMapPng, type CurvePoint, type Figure, type ImageMapEntry } from './plots.js';
+import { existsSync } from 'node:fs';
+import { join, resolve } from 'node:path';
+import { readableRecord } from '../infra/ledger.js';
+import { recordArtifacts, screenedItems } from '../activities/record.js';
 import { QUERIES } from './queries.js';
 import { compareStudy, type CompareReport } from './compare.js';
 import { DEFAULT_RESAMPLES, mean, sampleStd } from '../evaluation/statistics.js';
@@ -43,6 +47,7 @@ export interface Report {
 /** A figure before rendering: a Vega-Lite spec, or a scene's map. Rendering waits until the catalog is closed. */
 export interface PendingFigure extends Omit<Figure, 'png' | 'svg'> {
   map?: { values: Float64Array; labels: Uint8Array; rows: number; cols: number };
+  images?: { entries: ImageMapEntry[]; lo: number; hi: number };
 }
 
 /** A report whose figures are not rendered yet (what is read from the catalog). */
@@ -57,6 +62,8 @@ export interface ReportOptions {
   maxCells?: number;
   /** Skip the figures (tables only: csv). */
   figures?: boolean;
+  /** Where the study's relative dataset paths start (maps over images read the images and masks there). */
+  dataRoot?: string;
 }
 
 /** Mean and sample standard deviation (none for one value). */
@@ -280,11 +287,49 @@ async function sceneFigures(catalog: Catalog, cells: CellData[]): Promise<Pendin
 }
 
 /** Render the figures: Vega-Lite to SVG and PNG, maps to PNG. Needs no catalog. */
+/**
+ * Anomaly maps over test images for the best cell cut into patches: its three highest-scoring
+ * anomalous images and two highest-scoring normal ones (the worst false alarms), where the
+ * dataset's files are at hand.
+ */
+async function imageMapFigure(catalog: Catalog, store: ArtifactStore, cells: CellData[], dataRoot: string, notes: string[]): Promise<PendingFigure[]> {
+  const c = cells.find((x) => done(x).some((t) => t.patches && t.primarySet));
+  const t = c && done(c).find((x) => x.patches && x.primarySet);
+  if (!c || !t || !t.patches) return [];
+  const root = resolve(dataRoot, t.patches.datasetPath);
+  const items = await patchScores(catalog, t);
+  if (!items.length) return [];
+  if (!existsSync(join(root, items[0].rel))) {
+    notes.push(`No anomaly maps over images: the dataset's files are not at ${root} (pass the study file with --spec, or run the report where the study ran).`);
+    return [];
+  }
+  const screen = t.steps.screen ? await readableRecord(store, t.steps.screen) : undefined;
+  const masks = new Map(screen ? (await screenedItems(recordArtifacts(store, screen))).items.map((i) => [i.rel, i.mask]) : []);
+  const top = (xs: typeof items) => [...xs].sort((a, b) => Math.max(...b.patches.map((p) => p.value)) - Math.max(...a.patches.map((p) => p.value))).slice(0, 3);
+  const chosen = [...top(items.filter((i) => i.anomalous)), ...top(items.filter((i) => !i.anomalous)).slice(0, 2)];
+  let lo = Infinity;
+  let hi = -Infinity;
+  for (const it of items) for (const p of it.patches) (lo = Math.min(lo, p.value)), (hi = Math.max(hi, p.value));
+  const entries = chosen.map((it) => {
+    const mask = masks.get(it.rel);
+    return { image: join(root, it.rel), ...(mask && existsSync(join(root, mask)) ? { mask: join(root, mask) } : {}), size: t.patches!.size, patches: it.patches };
+  });
+  return [
+    {
+      name: 'image-maps',
+      title: `Anomaly maps over test images: ${c.label}, seed ${t.seed}`,
+      caption: `Rows: ${chosen.map((i) => `${i.rel} (${i.anomalous ? 'anomalous' : 'normal'})`).join('; ')}. Left: the image; middle: each pixel's highest patch score (${t.patches.size}×${t.patches.size} patches; viridis over the trial's test scores, one scale for all rows); right: the ground-truth mask (white = defect; black where there is none). The first rows are the highest-scoring anomalous images, the last the highest-scoring normal ones (the worst false alarms).`,
+      images: { entries, lo, hi },
+    },
+  ];
+}
+
 export async function finishReport(draft: ReportDraft): Promise<Report> {
   const figures: Figure[] = [];
   for (const f of draft.figures) {
-    const { map, ...rest } = f;
+    const { map, images, ...rest } = f;
     if (map) figures.push({ ...rest, png: await sceneMapPng(map.values, map.labels, map.rows, map.cols) });
+    else if (images) figures.push({ ...rest, png: await imageMapsPng(images.entries, images.lo, images.hi) });
     else if (f.spec) figures.push({ ...rest, ...(await renderSpec(f.spec)) });
   }
   return { ...draft, figures };
@@ -296,12 +341,14 @@ export async function collectReport(catalog: Catalog, store: ArtifactStore, stud
   const layout = opts.layout;
   const shown = data.cells.slice(0, opts.maxCells ?? 10);
   const figures: PendingFigure[] = [];
+  const figureNotes: string[] = [];
   if (opts.figures !== false) {
     figures.push(...(await rocFigures(catalog, shown)), ...(await histogramFigure(catalog, shown)), ...(await curveFigure(catalog, shown)), ...(await sceneFigures(catalog, shown)));
+    figures.push(...(await imageMapFigure(catalog, store, shown, opts.dataRoot ?? process.cwd(), figureNotes)));
   }
   const cmp = await comparisons(catalog, data);
   const perClass = await perClassTable(catalog, data);
-  const protocol = [...(layout?.protocol ?? [])];
+  const protocol = [...(layout?.protocol ?? []), ...figureNotes];
   if (data.cells.length > shown.length) protocol.push(`Figures show the ${shown.length} best of ${data.cells.length} cells by mean ${data.rankBy}; the tables show all.`);
   return {
     study: data.study,

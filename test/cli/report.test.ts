@@ -1,11 +1,14 @@
 /**
  * `gantry report` beside a running study: --watch follows it until every trial is recorded,
  * without stopping the run (both take turns on the catalog), and leaves the final page without
- * its self-reload; and the errors a user meets before there is anything to report.
+ * its self-reload; the errors a user meets before there is anything to report; and anomaly maps
+ * over the test images of a patch study, hottest where the defect's mask is.
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { readFile, rm } from 'node:fs/promises';
+import { mkdir, readFile, rm } from 'node:fs/promises';
+import sharp from 'sharp';
+import { Prng } from '../../datasets/prng.js';
 import { join } from 'node:path';
 import { runCli, startCli, tempHome, toyStudy, writeStudy } from '../helpers.js';
 
@@ -44,4 +47,60 @@ test('gantry report --watch follows a running study to its end', { timeout: 300_
   const bad = await runCli(['report', 'toy', '--format', 'pdf'], env);
   assert.equal(bad.code, 2);
   assert.match(bad.stderr, /pdf.*html, md, latex, csv|Allowed choices are html, md, latex, csv/);
+});
+
+test('item studies cut into patches get anomaly maps over their test images, brightest where the mask is', { timeout: 300_000 }, async (t) => {
+  const home = await tempHome('gantry-report-maps-');
+  t.after(() => rm(home, { recursive: true, force: true }));
+  const data = join(home, 'data');
+  const rng = new Prng(5);
+  const texture = () => Buffer.from(Uint8Array.from({ length: 64 * 64 }, () => 100 + rng.int(40)));
+  for (let i = 0; i < 24; i++) {
+    await mkdir(join(data, 'normal'), { recursive: true });
+    await sharp(texture(), { raw: { width: 64, height: 64, channels: 1 } }).png().toFile(join(data, 'normal', `n${String(i).padStart(2, '0')}.png`));
+  }
+  // Anomalies: a bright 12×12 square at a known place, and its mask.
+  for (let i = 0; i < 8; i++) {
+    const px = texture();
+    const mask = Buffer.alloc(64 * 64);
+    for (let y = 40; y < 52; y++) for (let x = 8; x < 20; x++) (px[y * 64 + x] = 250), (mask[y * 64 + x] = 255);
+    await mkdir(join(data, 'anomalous', 'spot'), { recursive: true });
+    await mkdir(join(data, 'masks', 'spot'), { recursive: true });
+    await sharp(px, { raw: { width: 64, height: 64, channels: 1 } }).png().toFile(join(data, 'anomalous', 'spot', `a${i}.png`));
+    await sharp(mask, { raw: { width: 64, height: 64, channels: 1 } }).png().toFile(join(data, 'masks', 'spot', `a${i}.png`));
+  }
+  const file = await writeStudy(home, {
+    name: 'maps',
+    base: {
+      dataset: { kind: 'images', path: 'data', layout: 'folders', channels: 'gray' },
+      tiling: { kind: 'patches', size: 16, stride: 8, threshold: 0 },
+      split: { protocol: 'fractions', normal: [0.5, 0.25, 0.25], anomalous: [0, 0.5, 0.5] },
+      model: { kind: 'pca', components: 4 },
+    },
+  });
+  const env = { GANTRY_HOME: home };
+  const run = await runCli(['run', file], env);
+  assert.equal(run.code, 0, run.stderr);
+  // Without the study file the dataset's relative path cannot be found: the report says so and goes on.
+  const without = await runCli(['report', 'maps', '--format', 'md', '--no-store'], env, '/');
+  assert.equal(without.code, 0, without.stderr);
+  assert.match(await readFile(join(home, 'reports', 'maps', 'report.md'), 'utf8'), /No anomaly maps over images: the dataset's files are not at/);
+  const r = await runCli(['report', 'maps', '--format', 'md', '--spec', file, '--no-store'], env);
+  assert.equal(r.code, 0, r.stderr);
+  const md = await readFile(join(home, 'reports', 'maps', 'report.md'), 'utf8');
+  assert.match(md, /!\[Anomaly maps over test images: [^\]]*\]\(plots\/image-maps\.png\)/);
+  assert.match(md, /anomalous\/spot\/a\d\.png \(anomalous\)/);
+  // The first row is an anomalous image: its map's brightest (most yellow) pixel lies on the square.
+  const { data: px, info } = await sharp(join(home, 'reports', 'maps', 'plots', 'image-maps.png')).raw().toBuffer({ resolveWithObject: true });
+  const panel = 180; // rows are 180 px high; a 64-px image is drawn 180 px wide, panels 6 px apart
+  let best = -Infinity;
+  let at = [0, 0];
+  for (let y = 0; y < panel; y++) {
+    for (let x = panel + 6; x < 2 * panel + 6; x++) {
+      const i = (y * info.width + x) * info.channels;
+      const yellow = px[i] + px[i + 1] - 2 * px[i + 2];
+      if (yellow > best) (best = yellow), (at = [(y * 64) / panel, ((x - panel - 6) * 64) / panel]);
+    }
+  }
+  assert.ok(at[0] >= 32 && at[0] < 60 && at[1] >= 0 && at[1] < 28, `the hottest pixel (${at.map((v) => v.toFixed(0))}) is on the square's patches (y 40-52, x 8-20)`);
 });
