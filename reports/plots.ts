@@ -6,6 +6,7 @@
 import * as vega from 'vega';
 import { compile, type TopLevelSpec } from 'vega-lite';
 import sharp from 'sharp';
+import { paintPatchMap } from './image-maps.js';
 
 export interface Figure {
   /** File stem, e.g. 'roc'. */
@@ -223,10 +224,7 @@ export async function imageMapsPng(entries: ImageMapEntry[], lo: number, hi: num
   for (const e of entries) {
     const img = sharp(e.image).grayscale();
     const { width: w = 0, height: h = 0 } = await img.metadata();
-    const heat = new Float64Array(w * h).fill(-Infinity);
-    for (const p of e.patches) {
-      for (let y = p.y; y < Math.min(h, p.y + e.size); y++) for (let x = p.x; x < Math.min(w, p.x + e.size); x++) if (p.value > heat[y * w + x]) heat[y * w + x] = p.value;
-    }
+    const heat = paintPatchMap(e.patches, e.size, w, h);
     const rgb = new Uint8Array(w * h * 3).fill(255);
     for (let i = 0; i < w * h; i++) if (heat[i] > -Infinity) rgb.set(viridis((heat[i] - lo) / span), i * 3);
     const scale = PANEL_HEIGHT / h;

@@ -8,7 +8,9 @@ import type { Catalog } from '../infra/catalog.js';
 import type { ArtifactStore } from '../infra/store/store.js';
 import type { ReportSpec } from '../experiments/spec.js';
 import { perClassRocAuc, rocCurve } from '../evaluation/roc.js';
-import { classScores, loadReportData, patchScores, sceneScores, trialCurves, trialScores, type CellData, type ReportData, type TrialData } from './data.js';
+import { aupro, pixelRocAuc } from '../evaluation/regions.js';
+import { METRIC_SIDE, metricMaps } from './image-maps.js';
+import { classScores, loadReportData, patchScores, sceneScores, type ItemPatches, trialCurves, trialScores, type CellData, type ReportData, type TrialData } from './data.js';
 import { curvesSpec, histogramBars, histogramSpec, imageMapsPng, renderSpec, rocSpec, sceneMapPng, type CurvePoint, type Figure, type ImageMapEntry } from './plots.js';
 import { existsSync } from 'node:fs';
 import { join, resolve } from 'node:path';
@@ -292,19 +294,26 @@ async function sceneFigures(catalog: Catalog, cells: CellData[]): Promise<Pendin
  * anomalous images and two highest-scoring normal ones (the worst false alarms), where the
  * dataset's files are at hand.
  */
+/** Where a patch trial's images and masks are: the dataset root and each item's mask, or why they cannot be read. */
+async function imageFiles(store: ArtifactStore, t: TrialData, items: ItemPatches[], dataRoot: string): Promise<{ root: string; masks: Map<string, string | undefined> } | string> {
+  const root = resolve(dataRoot, t.patches!.datasetPath);
+  if (!items.length || !existsSync(join(root, items[0].rel))) return `the dataset's files are not at ${root} (pass the study file with --spec, or run the report where the study ran)`;
+  const screen = t.steps.screen ? await readableRecord(store, t.steps.screen) : undefined;
+  const masks = new Map(screen ? (await screenedItems(recordArtifacts(store, screen))).items.map((i) => [i.rel, i.mask]) : []);
+  return { root, masks };
+}
+
 async function imageMapFigure(catalog: Catalog, store: ArtifactStore, cells: CellData[], dataRoot: string, notes: string[]): Promise<PendingFigure[]> {
   const c = cells.find((x) => done(x).some((t) => t.patches && t.primarySet));
   const t = c && done(c).find((x) => x.patches && x.primarySet);
   if (!c || !t || !t.patches) return [];
-  const root = resolve(dataRoot, t.patches.datasetPath);
   const items = await patchScores(catalog, t);
-  if (!items.length) return [];
-  if (!existsSync(join(root, items[0].rel))) {
-    notes.push(`No anomaly maps over images: the dataset's files are not at ${root} (pass the study file with --spec, or run the report where the study ran).`);
+  const files = await imageFiles(store, t, items, dataRoot);
+  if (typeof files === 'string') {
+    if (items.length) notes.push(`No anomaly maps over images: ${files}.`);
     return [];
   }
-  const screen = t.steps.screen ? await readableRecord(store, t.steps.screen) : undefined;
-  const masks = new Map(screen ? (await screenedItems(recordArtifacts(store, screen))).items.map((i) => [i.rel, i.mask]) : []);
+  const { root, masks } = files;
   const top = (xs: typeof items) => [...xs].sort((a, b) => Math.max(...b.patches.map((p) => p.value)) - Math.max(...a.patches.map((p) => p.value))).slice(0, 3);
   const chosen = [...top(items.filter((i) => i.anomalous)), ...top(items.filter((i) => !i.anomalous)).slice(0, 2)];
   let lo = Infinity;
@@ -322,6 +331,38 @@ async function imageMapFigure(catalog: Catalog, store: ArtifactStore, cells: Cel
       images: { entries, lo, hi },
     },
   ];
+}
+
+/** Pixel AUROC and AUPRO of patch studies from their maps over test images and the masks, mean over seeds. */
+async function pixelTable(catalog: Catalog, store: ArtifactStore, cells: CellData[], dataRoot: string): Promise<Table | undefined> {
+  const rows: TableValue[][] = [];
+  for (const c of cells) {
+    const auc: number[] = [];
+    const pro: number[] = [];
+    for (const t of done(c).filter((x) => x.patches && x.primarySet)) {
+      const items = await patchScores(catalog, t);
+      const files = await imageFiles(store, t, items, dataRoot);
+      if (typeof files === 'string') return undefined;
+      const maps = await metricMaps(items, files.root, files.masks, t.patches!.size);
+      if (!maps.some((m) => Array.prototype.includes.call(m.mask, 1)) || !maps.some((m) => Array.prototype.includes.call(m.mask, 0))) continue;
+      auc.push(pixelRocAuc(maps));
+      pro.push(aupro(maps, 0.3));
+    }
+    if (!auc.length) continue;
+    const a = meanStd(auc);
+    const p = meanStd(pro);
+    rows.push([c.label, c.model, auc.length, a.std === null ? fmt(a.mean) : `${fmt(a.mean)} ± ${fmt(a.std)}`, p.std === null ? fmt(p.mean) : `${fmt(p.mean)} ± ${fmt(p.std)}`]);
+  }
+  if (!rows.length) return undefined;
+  return {
+    name: 'pixel',
+    title: 'Pixel-level metrics over test images',
+    columns: ['cell', 'model', 'seeds', 'pixel AUROC', 'AUPRO (FPR ≤ 0.3)'],
+    rows,
+    notes: [
+      `From each test image's map (every pixel takes the highest score of the patches covering it) against its mask, at most ${METRIC_SIDE} px on the long side (nearest neighbour); AUPRO: the per-region overlap curve up to a false-positive rate of 0.3, normalised (8-connected regions); anomalous images without a mask are left out.`,
+    ],
+  };
 }
 
 export async function finishReport(draft: ReportDraft): Promise<Report> {
@@ -348,6 +389,7 @@ export async function collectReport(catalog: Catalog, store: ArtifactStore, stud
   }
   const cmp = await comparisons(catalog, data);
   const perClass = await perClassTable(catalog, data);
+  const pixel = await pixelTable(catalog, store, shown, opts.dataRoot ?? process.cwd());
   const protocol = [...(layout?.protocol ?? []), ...figureNotes];
   if (data.cells.length > shown.length) protocol.push(`Figures show the ${shown.length} best of ${data.cells.length} cells by mean ${data.rankBy}; the tables show all.`);
   return {
@@ -358,7 +400,7 @@ export async function collectReport(catalog: Catalog, store: ArtifactStore, stud
     planned: data.study.trials.length,
     protocol,
     paperSource: layout?.paper?.source,
-    tables: [summaryTable(data, layout, cmp), comparisonTable(cmp), ...(perClass ? [perClass] : []), trialsTable(data), summaryLongTable(data)],
+    tables: [summaryTable(data, layout, cmp), comparisonTable(cmp), ...(perClass ? [perClass] : []), ...(pixel ? [pixel] : []), trialsTable(data), summaryLongTable(data)],
     figures,
     queries: { ...QUERIES },
   };

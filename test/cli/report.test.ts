@@ -90,6 +90,11 @@ test('item studies cut into patches get anomaly maps over their test images, bri
   const md = await readFile(join(home, 'reports', 'maps', 'report.md'), 'utf8');
   assert.match(md, /!\[Anomaly maps over test images: [^\]]*\]\(plots\/image-maps\.png\)/);
   assert.match(md, /anomalous\/spot\/a\d\.png \(anomalous\)/);
+  // Pixel metrics from the same maps: the square is easy, so both are high.
+  const pixel = md.split('\n').find((l) => l.startsWith('| ') && /\| pca \| 1 \|/.test(l) && md.indexOf(l) > md.indexOf('Pixel-level metrics'));
+  assert.ok(pixel, 'a pixel-level row for the PCA cell');
+  const [auc, pro] = pixel.split('|').slice(4, 6).map((x) => Number(x.trim()));
+  assert.ok(auc > 0.9 && auc <= 1 && pro > 0.5 && pro <= 1, `pixel AUROC ${auc}, AUPRO ${pro}`);
   // The first row is an anomalous image: its map's brightest (most yellow) pixel lies on the square.
   const { data: px, info } = await sharp(join(home, 'reports', 'maps', 'plots', 'image-maps.png')).raw().toBuffer({ resolveWithObject: true });
   const panel = 180; // rows are 180 px high; a 64-px image is drawn 180 px wide, panels 6 px apart
