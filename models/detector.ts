@@ -73,4 +73,6 @@ export interface Detector<P, R extends Uint8Array | FitResult = Uint8Array> {
   fit(train: SampleSource, params: P, seed: number, hooks: TrainHooks, data?: FitData): Promise<R>;
   /** Score samples with a fitted model. */
   score(model: Uint8Array, samples: SampleSource, params: P, seed: number, hooks?: Pick<TrainHooks, 'progress' | 'signal'>): Promise<ScoreSet[]>;
+  /** The model's reconstructions of `count` samples, for detectors that reconstruct their input (reports show them); undefined otherwise. */
+  reconstruct?(model: Uint8Array, data: Float32Array, count: number): Promise<Float32Array | undefined>;
 }

@@ -10,6 +10,7 @@ import type { ReportSpec } from '../experiments/spec.js';
 import { perClassRocAuc, rocCurve } from '../evaluation/roc.js';
 import { aupro, pixelRocAuc } from '../evaluation/regions.js';
 import { METRIC_SIDE, metricMaps } from './image-maps.js';
+import { bestReconstructions, reconstructionGridPng, type ReconstructionGrid } from './reconstructions.js';
 import { classScores, loadReportData, patchScores, sceneScores, type ItemPatches, trialCurves, trialScores, type CellData, type ReportData, type TrialData } from './data.js';
 import { curvesSpec, histogramBars, histogramSpec, imageMapsPng, renderSpec, rocSpec, sceneMapPng, type CurvePoint, type Figure, type ImageMapEntry } from './plots.js';
 import { existsSync } from 'node:fs';
@@ -50,6 +51,7 @@ export interface Report {
 export interface PendingFigure extends Omit<Figure, 'png' | 'svg'> {
   map?: { values: Float64Array; labels: Uint8Array; rows: number; cols: number };
   images?: { entries: ImageMapEntry[]; lo: number; hi: number };
+  reconstructions?: ReconstructionGrid;
 }
 
 /** A report whose figures are not rendered yet (what is read from the catalog). */
@@ -368,8 +370,9 @@ async function pixelTable(catalog: Catalog, store: ArtifactStore, cells: CellDat
 export async function finishReport(draft: ReportDraft): Promise<Report> {
   const figures: Figure[] = [];
   for (const f of draft.figures) {
-    const { map, images, ...rest } = f;
+    const { map, images, reconstructions, ...rest } = f;
     if (map) figures.push({ ...rest, png: await sceneMapPng(map.values, map.labels, map.rows, map.cols) });
+    else if (reconstructions) figures.push({ ...rest, png: await reconstructionGridPng(reconstructions) });
     else if (images) figures.push({ ...rest, png: await imageMapsPng(images.entries, images.lo, images.hi) });
     else if (f.spec) figures.push({ ...rest, ...(await renderSpec(f.spec)) });
   }
@@ -386,6 +389,16 @@ export async function collectReport(catalog: Catalog, store: ArtifactStore, stud
   if (opts.figures !== false) {
     figures.push(...(await rocFigures(catalog, shown)), ...(await histogramFigure(catalog, shown)), ...(await curveFigure(catalog, shown)), ...(await sceneFigures(catalog, shown)));
     figures.push(...(await imageMapFigure(catalog, store, shown, opts.dataRoot ?? process.cwd(), figureNotes)));
+    const rec = await bestReconstructions(store, shown);
+    if (rec) {
+      const normals = rec.grid.labels.filter((l) => l === 0).length;
+      figures.push({
+        name: 'reconstructions',
+        title: `Reconstructions: ${rec.cell.label}, seed ${rec.trial.seed}`,
+        caption: `The first ${normals} normal and ${rec.grid.labels.length - normals} anomalous test samples (left and right of the wider gap). Rows: the input; the trained model's reconstruction (inference mode, computed again from the stored weights); the absolute difference, black 0 to white the grid's largest. Inputs and reconstructions share one grey scale.`,
+        reconstructions: rec.grid,
+      });
+    }
   }
   const cmp = await comparisons(catalog, data);
   const perClass = await perClassTable(catalog, data);

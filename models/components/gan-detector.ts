@@ -2,7 +2,7 @@
 import type { z } from 'zod';
 import { ensureConvTraining, selectBackend } from '../backend.js';
 import type { Detector, FitResult } from '../detector.js';
-import { scoreGan, trainGan, type GanDefinition } from './gan.js';
+import { reconstructGan, scoreGan, trainGan, type GanDefinition } from './gan.js';
 import type { GanCommon } from './gan-params.js';
 
 export function ganDetector<P extends GanCommon>(def: GanDefinition<P>, params: z.ZodType<P>): Detector<P, FitResult> {
@@ -20,6 +20,10 @@ export function ganDetector<P extends GanCommon>(def: GanDefinition<P>, params: 
     async score(model, samples, p, _seed, hooks) {
       await selectBackend();
       return scoreGan(def, model, samples, p, hooks);
+    },
+    async reconstruct(model, data, count) {
+      await selectBackend();
+      return reconstructGan(def, model, data, count);
     },
   };
 }

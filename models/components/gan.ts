@@ -45,6 +45,8 @@ export interface GanModel {
   iterate(x: tf.Tensor, ctx: IterationContext): Record<string, number>;
   /** Higher = more anomalous, one value per sample for each score name; inference mode. */
   score(x: tf.Tensor): Record<string, tf.Tensor1D>;
+  /** The generator's reconstruction of x, inference mode (encoder–decoder GANs; absent where there is none, as in ALGAN). */
+  reconstruct?(x: tf.Tensor): tf.Tensor;
   /** Fresh discriminator weights (GANomaly's response to a collapsed D). */
   reinitDiscriminator(rng: Prng): void;
   /** Called when an epoch starts (ALGAN resamples its latents every n_z epochs). */
@@ -319,6 +321,24 @@ export async function trainGan<P extends GanCommon>(
 }
 
 /** Rebuild a trained model from its file and score `samples` with every variant. */
+/**
+ * A trained model's reconstructions of `count` samples (row-major, the model's sample shape), or
+ * undefined for a model without a generator of x (ALGAN). For reports: what the detector saw.
+ */
+export function reconstructGan<P extends GanCommon>(def: GanDefinition<P>, bytes: Uint8Array, data: Float32Array, count: number): Float32Array | undefined {
+  const { meta, arrays } = unpack(bytes, `${def.kind} model`);
+  if (meta.format !== MODEL_FORMAT || meta.kind !== def.kind) throw new Error(`${def.kind} model: unexpected format ${String(meta.format)} (${String(meta.kind)})`);
+  const shape = meta.shape as number[];
+  const model = def.build(meta.params as P, shape, new Prng(0));
+  try {
+    if (!model.reconstruct) return undefined;
+    restoreNets(model, arrays, `${def.kind} model`);
+    return tf.tidy(() => Float32Array.from(model.reconstruct!(tf.tensor(data, [count, ...shape])).dataSync()));
+  } finally {
+    model.dispose();
+  }
+}
+
 export async function scoreGan<P extends GanCommon>(
   def: GanDefinition<P>,
   bytes: Uint8Array,

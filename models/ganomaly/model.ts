@@ -77,6 +77,8 @@ export function buildGanomaly(p: GanomalyParams, shape: readonly number[], rng: 
       };
     },
 
+    reconstruct: (x) => generate(x, INFER).fake,
+
     reinitDiscriminator: (r) => disc.reinitialize(r),
     dispose: n.dispose,
   };

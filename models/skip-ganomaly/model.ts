@@ -107,6 +107,8 @@ export function buildSkipGanomaly(p: SkipGanomalyParams, shape: readonly number[
       return { combined: tf.add(tf.mul(rec, p.scoreLambda), tf.mul(lat, 1 - p.scoreLambda)), reconstruction: rec, latent: lat };
     },
 
+    reconstruct: (x) => reconstruct(x),
+
     reinitDiscriminator: (r) => disc.reinitialize(r),
     dispose: n.dispose,
   };

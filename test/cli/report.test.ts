@@ -10,7 +10,11 @@ import { mkdir, readFile, rm } from 'node:fs/promises';
 import sharp from 'sharp';
 import { Prng } from '../../datasets/prng.js';
 import { join } from 'node:path';
-import { runCli, startCli, tempHome, toyStudy, writeStudy } from '../helpers.js';
+import { REPO_ROOT, runCli, startCli, tempHome, toyStudy, writeStudy } from '../helpers.js';
+import { Catalog } from '../../infra/catalog.js';
+import { LocalStore } from '../../infra/store/local.js';
+import { loadReportData } from '../../reports/data.js';
+import { trialReconstructions } from '../../reports/reconstructions.js';
 
 test('gantry report --watch follows a running study to its end', { timeout: 300_000 }, async (t) => {
   const home = await tempHome('gantry-report-watch-');
@@ -108,4 +112,36 @@ test('item studies cut into patches get anomaly maps over their test images, bri
     }
   }
   assert.ok(at[0] >= 32 && at[0] < 60 && at[1] >= 0 && at[1] < 28, `the hottest pixel (${at.map((v) => v.toFixed(0))}) is on the square's patches (y 40-52, x 8-20)`);
+});
+
+test("reconstruction grids redo what the detector saw: GANomaly's reconstruction score is the grid's mean |x − G(x)|", { timeout: 300_000 }, async (t) => {
+  const home = await tempHome('gantry-report-recon-');
+  t.after(() => rm(home, { recursive: true, force: true }));
+  const env = { GANTRY_HOME: home };
+  const run = await runCli(['run', 'mtd-gans', '--profile', 'tiny'], env, REPO_ROOT);
+  assert.equal(run.code, 0, run.stderr);
+  const r = await runCli(['report', 'mtd-gans', '--format', 'md', '--no-store'], env);
+  assert.equal(r.code, 0, r.stderr);
+  assert.match(await readFile(join(home, 'reports', 'mtd-gans', 'report.md'), 'utf8'), /!\[Reconstructions: [^\]]+\]\(plots\/reconstructions\.png\)/);
+
+  const store = new LocalStore(join(home, 'store'));
+  const cat = await Catalog.openReadOnly(join(home, 'catalog.duckdb'));
+  try {
+    const data = await loadReportData(cat, store, 'mtd-gans');
+    const trial = data.cells.find((c) => c.model === 'ganomaly')!.trials[0];
+    const grid = (await trialReconstructions(store, trial))!;
+    assert.ok(grid && grid.labels.includes(0) && grid.labels.includes(1), 'normal and anomalous test samples');
+    const scores = await cat.query(`SELECT sample, value FROM scores WHERE trial_id = '${trial.id}' AND score_set = 'reconstruction' AND sample IN (${grid.indices.join(',')})`);
+    const byIndex = new Map(scores.rows.map(([s, v]) => [Number(s), Number(v)]));
+    const per = grid.shape.reduce((a, b) => a * b, 1);
+    grid.indices.forEach((idx, k) => {
+      let d = 0;
+      for (let i = 0; i < per; i++) d += Math.abs(grid.inputs[k * per + i] - grid.outputs[k * per + i]);
+      assert.ok(Math.abs(d / per - byIndex.get(idx)!) < 1e-5, `sample ${idx}: grid ${d / per} vs scored ${byIndex.get(idx)}`);
+    });
+    // ALGAN has no generator of x: no grid for it.
+    assert.equal(await trialReconstructions(store, data.cells.find((c) => c.model === 'algan')!.trials[0]), undefined);
+  } finally {
+    cat.close();
+  }
 });
