@@ -36,6 +36,8 @@ export interface TrialData {
   scene?: { rows: number; cols: number };
   /** Step keys by kind: the split pairs trials in comparisons. */
   steps: Record<string, string>;
+  /** 2-D samples (points): the tile step's key, to draw them. */
+  points?: string;
   /** Image folders cut into patches: the patch side and the dataset's path as the config has it (maps over images). */
   patches?: { size: number; datasetPath: string };
 }
@@ -100,7 +102,8 @@ export async function loadReportData(catalog: Catalog, store: ArtifactStore, stu
     const sel = (train?.output as { selection?: TrialData['selection'] } | undefined)?.selection;
     if (sel) trial.selection = sel;
     const tile = steps.tile ? await readableRecord(store, steps.tile) : undefined;
-    const out = tile?.output as { n?: number; rows?: number; cols?: number } | undefined;
+    const out = tile?.output as { n?: number; rows?: number; cols?: number; dim?: number } | undefined;
+    if (out?.dim === 2 && steps.tile) trial.points = steps.tile;
     const tiling = (tf.config.tiling as { kind?: string; size?: number } | undefined) ?? {};
     // Pixel tiling keeps every pixel in row-major order, so sample i is pixel (i / cols, i % cols).
     if (out?.rows && out.cols && out.n === out.rows * out.cols && (tiling.kind ?? 'pixel') === 'pixel') trial.scene = { rows: out.rows, cols: out.cols };

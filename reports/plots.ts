@@ -238,3 +238,28 @@ export async function imageMapsPng(entries: ImageMapEntry[], lo: number, hi: num
   const png = await sharp({ create: { ...total, channels: 3, background: '#fff' } }).composite(composite).png().toBuffer();
   return new Uint8Array(png);
 }
+
+export interface ScoredPoint {
+  x: number;
+  y: number;
+  score: number;
+  cls: 'normal' | 'anomalous' | 'ambiguous';
+}
+
+/** 2-D samples coloured by score (viridis), shaped by class: where the detector puts its boundary. */
+export function pointsSpec(points: ScoredPoint[], title: string): TopLevelSpec {
+  return {
+    $schema: 'https://vega.github.io/schema/vega-lite/v6.json',
+    title,
+    width: 420,
+    height: 420,
+    data: { values: points },
+    mark: { type: 'point', filled: true, size: 28, opacity: 0.85 },
+    encoding: {
+      x: { field: 'x', type: 'quantitative', title: 'x₁', scale: { zero: false } },
+      y: { field: 'y', type: 'quantitative', title: 'x₂', scale: { zero: false } },
+      color: { field: 'score', type: 'quantitative', title: 'score', scale: { scheme: 'viridis' } },
+      shape: { field: 'cls', type: 'nominal', title: 'class', scale: { domain: ['normal', 'anomalous', 'ambiguous'], range: ['circle', 'triangle-up', 'square'] } },
+    },
+  } as TopLevelSpec;
+}

@@ -12,12 +12,14 @@ import { aupro, pixelRocAuc } from '../evaluation/regions.js';
 import { METRIC_SIDE, metricMaps } from './image-maps.js';
 import { bestReconstructions, reconstructionGridPng, type ReconstructionGrid } from './reconstructions.js';
 import { classScores, loadReportData, patchScores, sceneScores, type ItemPatches, trialCurves, trialScores, type CellData, type ReportData, type TrialData } from './data.js';
-import { curvesSpec, histogramBars, histogramSpec, imageMapsPng, renderSpec, rocSpec, sceneMapPng, type CurvePoint, type Figure, type ImageMapEntry } from './plots.js';
+import { curvesSpec, histogramBars, histogramSpec, imageMapsPng, pointsSpec, renderSpec, rocSpec, sceneMapPng, type CurvePoint, type Figure, type ImageMapEntry } from './plots.js';
 import { existsSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { readableRecord } from '../infra/ledger.js';
+import { getVerified } from '../infra/store/store.js';
+import { decodeNd } from '../datasets/tensor-file.js';
 import { recordArtifacts, screenedItems } from '../activities/record.js';
-import { QUERIES } from './queries.js';
+import { QUERIES, sql } from './queries.js';
 import { compareStudy, type CompareReport } from './compare.js';
 import { DEFAULT_RESAMPLES, mean, sampleStd } from '../evaluation/statistics.js';
 import { isUserError, oneLine } from '../core/errors.js';
@@ -296,6 +298,23 @@ async function sceneFigures(catalog: Catalog, cells: CellData[]): Promise<Pendin
  * anomalous images and two highest-scoring normal ones (the worst false alarms), where the
  * dataset's files are at hand.
  */
+/** 2-D data (points): the best cell's first seed, every sample coloured by its primary score. */
+async function pointsFigure(catalog: Catalog, store: ArtifactStore, cells: CellData[]): Promise<PendingFigure[]> {
+  for (const c of cells) {
+    const t = done(c).find((x) => x.points && x.primarySet);
+    if (!t) continue;
+    const rec = await readableRecord(store, t.points!);
+    if (!rec?.artifacts.samples) continue;
+    const xy = decodeNd(await getVerified(store, rec.artifacts.samples), 'samples').data as Float32Array;
+    const r = await catalog.query(sql(QUERIES.sceneScores, t.id, t.primarySet!));
+    const points = (r.rows as [number, number, number][]).map(([i, score, label]) => ({ x: xy[2 * i], y: xy[2 * i + 1], score, cls: (['normal', 'anomalous', 'ambiguous'] as const)[label] ?? 'ambiguous' }));
+    if (!points.length) continue;
+    const spec = pointsSpec(points, `Samples by score: ${c.label}, seed ${t.seed}`);
+    return [{ name: 'points', title: `Samples by score: ${c.label}`, caption: 'Every 2-D sample, coloured by the primary score (higher = more anomalous), shaped by its label: where the detector draws the edge of the normal data.', spec }];
+  }
+  return [];
+}
+
 /** Where a patch trial's images and masks are: the dataset root and each item's mask, or why they cannot be read. */
 async function imageFiles(store: ArtifactStore, t: TrialData, items: ItemPatches[], dataRoot: string): Promise<{ root: string; masks: Map<string, string | undefined> } | string> {
   const root = resolve(dataRoot, t.patches!.datasetPath);
@@ -389,6 +408,7 @@ export async function collectReport(catalog: Catalog, store: ArtifactStore, stud
   if (opts.figures !== false) {
     figures.push(...(await rocFigures(catalog, shown)), ...(await histogramFigure(catalog, shown)), ...(await curveFigure(catalog, shown)), ...(await sceneFigures(catalog, shown)));
     figures.push(...(await imageMapFigure(catalog, store, shown, opts.dataRoot ?? process.cwd(), figureNotes)));
+    figures.push(...(await pointsFigure(catalog, store, shown)));
     const rec = await bestReconstructions(store, shown);
     if (rec) {
       const normals = rec.grid.labels.filter((l) => l === 0).length;

@@ -145,3 +145,26 @@ test("reconstruction grids redo what the detector saw: GANomaly's reconstruction
     cat.close();
   }
 });
+
+test('2-D data: every sample drawn at its coordinates, coloured by its score', { timeout: 120_000 }, async (t) => {
+  const home = await tempHome('gantry-report-points-');
+  t.after(() => rm(home, { recursive: true, force: true }));
+  const env = { GANTRY_HOME: home };
+  const file = await writeStudy(home, { name: 'points', base: { dataset: { kind: 'synthetic-points', n: 240, modes: 'bimodal', seed: 2 }, model: { kind: 'rx' }, split: { train: 'all' } } });
+  const run = await runCli(['run', file], env);
+  assert.equal(run.code, 0, run.stderr);
+  const r = await runCli(['report', 'points', '--no-store'], env);
+  assert.equal(r.code, 0, r.stderr);
+  const spec = JSON.parse(await readFile(join(home, 'reports', 'points', 'plots', 'points.vl.json'), 'utf8')) as { data: { values: { x: number; y: number; score: number; cls: string }[] } };
+  assert.equal(spec.data.values.length, 240, 'every sample');
+  // RX's score is the Mahalanobis distance from the mean: the farthest point scores highest.
+  const v = spec.data.values;
+  const mx = v.reduce((a, p) => a + p.x, 0) / v.length;
+  const my = v.reduce((a, p) => a + p.y, 0) / v.length;
+  const far = v.reduce((a, p) => (Math.hypot(p.x - mx, p.y - my) > Math.hypot(a.x - mx, a.y - my) ? p : a));
+  const top = v.reduce((a, p) => (p.score > a.score ? p : a));
+  assert.ok(Math.hypot(top.x - mx, top.y - my) > 0.5 * Math.hypot(far.x - mx, far.y - my), 'the top-scored point lies far out');
+  assert.ok(v.some((p) => p.cls === 'anomalous') && v.some((p) => p.cls === 'normal'));
+  const page = await readFile(join(home, 'reports', 'points', 'index.html'), 'utf8');
+  assert.match(page, /<img src="plots\/points\.svg"/);
+});
