@@ -7,8 +7,8 @@
 import type { Catalog } from '../infra/catalog.js';
 import type { ArtifactStore } from '../infra/store/store.js';
 import type { ReportSpec } from '../experiments/spec.js';
-import { perClassRocAuc, rocCurve } from '../evaluation/roc.js';
-import { aupro, pixelRocAuc } from '../evaluation/regions.js';
+import { perClassRocAuc, rocAuc, rocCurve } from '../evaluation/roc.js';
+import { aupro, labelRegions, pixelRocAuc } from '../evaluation/regions.js';
 import { METRIC_SIDE, metricMaps } from './image-maps.js';
 import { bestReconstructions, reconstructionGridPng, type ReconstructionGrid } from './reconstructions.js';
 import { classScores, loadReportData, patchScores, sceneScores, type ItemPatches, trialCurves, trialScores, type CellData, type ReportData, type TrialData } from './data.js';
@@ -315,6 +315,50 @@ async function pointsFigure(catalog: Catalog, store: ArtifactStore, cells: CellD
   return [];
 }
 
+/** At most this many targets get a column of their own. */
+const MAX_TARGETS = 12;
+
+/**
+ * Per target over a scene (Eide 2018 reports per-target detection): each 8-connected region of
+ * anomalous pixels is a target, and its AUROC is its pixels' scores against every normal pixel's.
+ * Targets are numbered in raster order of their first pixel; mean over seeds.
+ */
+async function perTargetTable(catalog: Catalog, cells: CellData[]): Promise<Table | undefined> {
+  let sizes: number[] | undefined;
+  const rows: TableValue[][] = [];
+  for (const c of cells) {
+    const per: number[][] = [];
+    for (const t of done(c).filter((x) => x.scene)) {
+      const s = await sceneScores(catalog, t);
+      if (!s) continue;
+      const regions = labelRegions(Uint8Array.from(s.labels, (l) => (l === 1 ? 1 : 0)), t.scene!.cols, t.scene!.rows);
+      if (regions.count < 2) return undefined;
+      sizes ??= regions.sizes;
+      const normal: number[] = [];
+      for (let i = 0; i < s.labels.length; i++) if (s.labels[i] === 0) normal.push(s.values[i]);
+      for (let r = 1; r <= Math.min(regions.count, MAX_TARGETS); r++) {
+        const target: number[] = [];
+        for (let i = 0; i < regions.labels.length; i++) if (regions.labels[i] === r) target.push(s.values[i]);
+        (per[r - 1] ??= []).push(rocAuc([...target, ...normal], [...target.map(() => 1), ...normal.map(() => 0)]));
+      }
+    }
+    if (!per.length) continue;
+    rows.push([c.label, c.model, ...per.map((v) => {
+      const { mean, std } = meanStd(v);
+      return std === null ? fmt(mean) : `${fmt(mean)} ± ${fmt(std)}`;
+    })]);
+  }
+  if (!rows.length || !sizes) return undefined;
+  const shown = Math.min(sizes.length, MAX_TARGETS);
+  return {
+    name: 'per-target',
+    title: 'AUROC per target',
+    columns: ['cell', 'model', ...sizes.slice(0, shown).map((n, i) => `T${i + 1} (${n} px)`)],
+    rows,
+    notes: [`Targets: the 8-connected regions of anomalous pixels, numbered in raster order${sizes.length > shown ? ` (the first ${shown} of ${sizes.length})` : ''}; each target's pixels against every normal pixel, mean ± std over seeds.`],
+  };
+}
+
 /** Where a patch trial's images and masks are: the dataset root and each item's mask, or why they cannot be read. */
 async function imageFiles(store: ArtifactStore, t: TrialData, items: ItemPatches[], dataRoot: string): Promise<{ root: string; masks: Map<string, string | undefined> } | string> {
   const root = resolve(dataRoot, t.patches!.datasetPath);
@@ -423,6 +467,7 @@ export async function collectReport(catalog: Catalog, store: ArtifactStore, stud
   const cmp = await comparisons(catalog, data);
   const perClass = await perClassTable(catalog, data);
   const pixel = await pixelTable(catalog, store, shown, opts.dataRoot ?? process.cwd());
+  const perTarget = await perTargetTable(catalog, shown);
   const protocol = [...(layout?.protocol ?? []), ...figureNotes];
   if (data.cells.length > shown.length) protocol.push(`Figures show the ${shown.length} best of ${data.cells.length} cells by mean ${data.rankBy}; the tables show all.`);
   return {
@@ -433,7 +478,7 @@ export async function collectReport(catalog: Catalog, store: ArtifactStore, stud
     planned: data.study.trials.length,
     protocol,
     paperSource: layout?.paper?.source,
-    tables: [summaryTable(data, layout, cmp), comparisonTable(cmp), ...(perClass ? [perClass] : []), ...(pixel ? [pixel] : []), trialsTable(data), summaryLongTable(data)],
+    tables: [summaryTable(data, layout, cmp), comparisonTable(cmp), ...(perClass ? [perClass] : []), ...(pixel ? [pixel] : []), ...(perTarget ? [perTarget] : []), trialsTable(data), summaryLongTable(data)],
     figures,
     queries: { ...QUERIES },
   };

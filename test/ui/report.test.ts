@@ -76,6 +76,10 @@ test('gantry report quickstart: html, md, latex and csv from the catalog', { tim
   const mdText = await readFile(join(home, 'md', 'report.md'), 'utf8');
   assert.match(mdText, /!\[ROC on the test split\]\(plots\/roc\.png\)/);
   for (const c of cells) assert.ok(mdText.includes(c.auc_mean.toFixed(3)));
+  // The scene's ten implanted anomalies are ten targets, each with its AUROC for every cell.
+  const targets = mdText.split('## AUROC per target')[1]?.split('\n## ')[0].split('\n').filter((l) => l.startsWith('| ')) ?? [];
+  assert.equal(targets.length, 1 + cells.length, 'a header and a row per cell');
+  assert.equal((targets[0].match(/\| T\d+ \(\d+ px\)/g) ?? []).length, 10);
 
   const tex = await runCli(['report', 'quickstart', '--format', 'latex', '--out', join(home, 'tex'), '--no-store'], env);
   assert.equal(tex.code, 0, tex.stderr);
