@@ -40,6 +40,8 @@ export interface TrialData {
   points?: string;
   /** Image folders cut into patches: the patch side and the dataset's path as the config has it (maps over images). */
   patches?: { size: number; datasetPath: string };
+  /** Image folders resized whole to size × size (no crop): per-pixel maps of reconstructing models. */
+  resized?: { size: number; datasetPath: string };
 }
 
 export interface CellData {
@@ -109,6 +111,7 @@ export async function loadReportData(catalog: Catalog, store: ArtifactStore, stu
     if (out?.rows && out.cols && out.n === out.rows * out.cols && (tiling.kind ?? 'pixel') === 'pixel') trial.scene = { rows: out.rows, cols: out.cols };
     const dataset = tf.config.dataset as { kind?: string; path?: string };
     if (tiling.kind === 'patches' && tiling.size && dataset.kind === 'images' && dataset.path) trial.patches = { size: tiling.size, datasetPath: dataset.path };
+    if (tiling.kind === 'resize' && tiling.size && !(tiling as { crop?: number }).crop && dataset.kind === 'images' && dataset.path) trial.resized = { size: tiling.size, datasetPath: dataset.path };
     const block = tf.block;
     const base = cellLabel || '';
     if (!cells.has(cellId)) cells.set(cellId, { id: cellId, label: block ? (base ? `${block}: ${base}` : block) : base || model, model, block, trials: [] });

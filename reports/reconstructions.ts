@@ -13,6 +13,10 @@ import { detectorFor } from '../models/registry.js';
 import { itemSplits, recordArtifacts } from '../activities/record.js';
 import { SPLIT_CODE } from '../activities/samples.js';
 import type { CellData, TrialData } from './data.js';
+import type { AnomalyMap } from '../evaluation/regions.js';
+import { readMask } from './image-maps.js';
+import { existsSync } from 'node:fs';
+import { join } from 'node:path';
 
 /** Columns of each class in the grid. */
 const PER_CLASS = 4;
@@ -106,4 +110,50 @@ export async function reconstructionGridPng(g: ReconstructionGrid): Promise<Uint
   const width = n * (TILE + GAP) - GAP + (g.labels.includes(0) && g.labels.includes(1) ? 3 * GAP : 0);
   const png = await sharp({ create: { width, height: 3 * TILE + 2 * GAP, channels: 3, background: '#fff' } }).composite(composite).png().toBuffer();
   return new Uint8Array(png);
+}
+
+/** Test samples reconstructed per call (bounded memory). */
+const BATCH = 32;
+
+/**
+ * Per-pixel maps of a reconstructing model over every test image resized whole: |x − G(x)|
+ * averaged over channels, against the image's mask resized the same way (size × size, nearest).
+ * Anomalous images without a mask file are left out; normal ones have an empty mask.
+ */
+export async function reconstructionMaps(store: ArtifactStore, t: TrialData, root: string, masks: Map<string, string | undefined>, rels: string[]): Promise<AnomalyMap[] | undefined> {
+  const detector = detectorFor(t.model);
+  if (!detector.reconstruct || !t.resized || !t.steps.train || !t.steps.extract || !t.steps.split) return undefined;
+  const [train, extract, split] = await Promise.all([t.steps.train, t.steps.extract, t.steps.split].map((k) => readableRecord(store, k)));
+  if (train?.status !== 'done' || extract?.status !== 'done' || split?.status !== 'done' || !train.artifacts.model) return undefined;
+  const set = await openSampleSet(recordArtifacts(store, extract));
+  const [h, w, c] = set.source.shape;
+  if (set.source.shape.length !== 3 || !set.groups) return undefined;
+  const codes = await itemSplits(recordArtifacts(store, split));
+  const model = await getVerified(store, train.artifacts.model);
+  const chosen: number[] = [];
+  for (let i = 0; i < set.labels.length; i++) {
+    if (codes[set.groups[i]] !== SPLIT_CODE.test || set.labels[i] > 1) continue;
+    const maskRel = masks.get(rels[set.groups[i]]);
+    if (set.labels[i] === 1 && !(maskRel && existsSync(join(root, maskRel)))) continue;
+    chosen.push(i);
+  }
+  const maps: AnomalyMap[] = [];
+  for (let b = 0; b < chosen.length; b += BATCH) {
+    const idx = chosen.slice(b, b + BATCH);
+    const x = await set.source.gather(idx);
+    const y = await detector.reconstruct(model, x, idx.length);
+    if (!y) return undefined;
+    for (let k = 0; k < idx.length; k++) {
+      const scores = new Float64Array(h * w);
+      for (let p = 0; p < h * w; p++) {
+        let d = 0;
+        for (let ch = 0; ch < c; ch++) d += Math.abs(x[(k * h * w + p) * c + ch] - y[(k * h * w + p) * c + ch]);
+        scores[p] = d / c;
+      }
+      const i = idx[k];
+      const maskRel = set.labels[i] === 1 ? masks.get(rels[set.groups[i]]) : undefined;
+      maps.push({ width: w, height: h, scores, mask: await readMask(maskRel && join(root, maskRel), w, h) });
+    }
+  }
+  return maps;
 }

@@ -10,7 +10,8 @@ import type { ReportSpec } from '../experiments/spec.js';
 import { perClassRocAuc, rocAuc, rocCurve } from '../evaluation/roc.js';
 import { aupro, labelRegions, pixelRocAuc } from '../evaluation/regions.js';
 import { METRIC_SIDE, metricMaps } from './image-maps.js';
-import { bestReconstructions, reconstructionGridPng, type ReconstructionGrid } from './reconstructions.js';
+import { bestReconstructions, reconstructionGridPng, reconstructionMaps, type ReconstructionGrid } from './reconstructions.js';
+import { detectorFor } from '../models/registry.js';
 import { classScores, loadReportData, patchScores, sceneScores, type ItemPatches, trialCurves, trialScores, type CellData, type ReportData, type TrialData } from './data.js';
 import { curvesSpec, histogramBars, histogramSpec, imageMapsPng, pointsSpec, renderSpec, rocSpec, sceneMapPng, type CurvePoint, type Figure, type ImageMapEntry } from './plots.js';
 import { existsSync } from 'node:fs';
@@ -359,13 +360,13 @@ async function perTargetTable(catalog: Catalog, cells: CellData[]): Promise<Tabl
   };
 }
 
-/** Where a patch trial's images and masks are: the dataset root and each item's mask, or why they cannot be read. */
-async function imageFiles(store: ArtifactStore, t: TrialData, items: ItemPatches[], dataRoot: string): Promise<{ root: string; masks: Map<string, string | undefined> } | string> {
-  const root = resolve(dataRoot, t.patches!.datasetPath);
-  if (!items.length || !existsSync(join(root, items[0].rel))) return `the dataset's files are not at ${root} (pass the study file with --spec, or run the report where the study ran)`;
+/** Where an image trial's files are: the dataset root, each screened item's rel (by item index) and mask, or why they cannot be read. */
+async function imageFiles(store: ArtifactStore, t: TrialData, datasetPath: string, dataRoot: string): Promise<{ root: string; rels: string[]; masks: Map<string, string | undefined> } | string> {
+  const root = resolve(dataRoot, datasetPath);
   const screen = t.steps.screen ? await readableRecord(store, t.steps.screen) : undefined;
-  const masks = new Map(screen ? (await screenedItems(recordArtifacts(store, screen))).items.map((i) => [i.rel, i.mask]) : []);
-  return { root, masks };
+  const items = screen ? (await screenedItems(recordArtifacts(store, screen))).items : [];
+  if (!items.length || !existsSync(join(root, items[0].rel))) return `the dataset's files are not at ${root} (pass the study file with --spec, or run the report where the study ran)`;
+  return { root, rels: items.map((i) => i.rel), masks: new Map(items.map((i) => [i.rel, i.mask])) };
 }
 
 async function imageMapFigure(catalog: Catalog, store: ArtifactStore, cells: CellData[], dataRoot: string, notes: string[]): Promise<PendingFigure[]> {
@@ -373,9 +374,10 @@ async function imageMapFigure(catalog: Catalog, store: ArtifactStore, cells: Cel
   const t = c && done(c).find((x) => x.patches && x.primarySet);
   if (!c || !t || !t.patches) return [];
   const items = await patchScores(catalog, t);
-  const files = await imageFiles(store, t, items, dataRoot);
+  if (!items.length) return [];
+  const files = await imageFiles(store, t, t.patches.datasetPath, dataRoot);
   if (typeof files === 'string') {
-    if (items.length) notes.push(`No anomaly maps over images: ${files}.`);
+    notes.push(`No anomaly maps over images: ${files}.`);
     return [];
   }
   const { root, masks } = files;
@@ -404,11 +406,12 @@ async function pixelTable(catalog: Catalog, store: ArtifactStore, cells: CellDat
   for (const c of cells) {
     const auc: number[] = [];
     const pro: number[] = [];
-    for (const t of done(c).filter((x) => x.patches && x.primarySet)) {
-      const items = await patchScores(catalog, t);
-      const files = await imageFiles(store, t, items, dataRoot);
+    for (const t of done(c).filter((x) => (x.patches && x.primarySet) || (x.resized && detectorFor(x.model).reconstruct))) {
+      const files = await imageFiles(store, t, (t.patches ?? t.resized)!.datasetPath, dataRoot);
       if (typeof files === 'string') return undefined;
-      const maps = await metricMaps(items, files.root, files.masks, t.patches!.size);
+      // Patch studies: each pixel's highest patch score; whole images: a reconstructing model's |x − G(x)|.
+      const maps = t.patches ? await metricMaps(await patchScores(catalog, t), files.root, files.masks, t.patches.size) : await reconstructionMaps(store, t, files.root, files.masks, files.rels);
+      if (!maps) continue;
       if (!maps.some((m) => Array.prototype.includes.call(m.mask, 1)) || !maps.some((m) => Array.prototype.includes.call(m.mask, 0))) continue;
       auc.push(pixelRocAuc(maps));
       pro.push(aupro(maps, 0.3));
@@ -425,7 +428,7 @@ async function pixelTable(catalog: Catalog, store: ArtifactStore, cells: CellDat
     columns: ['cell', 'model', 'seeds', 'pixel AUROC', 'AUPRO (FPR ≤ 0.3)'],
     rows,
     notes: [
-      `From each test image's map (every pixel takes the highest score of the patches covering it) against its mask, at most ${METRIC_SIDE} px on the long side (nearest neighbour); AUPRO: the per-region overlap curve up to a false-positive rate of 0.3, normalised (8-connected regions); anomalous images without a mask are left out.`,
+      `From each test image's map against its mask: for patch studies every pixel takes the highest score of the patches covering it (maps at most ${METRIC_SIDE} px on the long side, nearest neighbour); for models that reconstruct whole images, |x − G(x)| averaged over channels at the model's input size (masks resized to it). AUPRO: the per-region overlap curve up to a false-positive rate of 0.3, normalised (8-connected regions); anomalous images without a mask are left out.`,
     ],
   };
 }

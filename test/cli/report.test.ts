@@ -81,6 +81,8 @@ test('item studies cut into patches get anomaly maps over their test images, bri
       split: { protocol: 'fractions', normal: [0.5, 0.25, 0.25], anomalous: [0, 0.5, 0.5] },
       model: { kind: 'pca', components: 4 },
     },
+    // A whole-image GANomaly beside it: its pixel maps are |x − G(x)| at 16×16.
+    grid: [{ name: 'pca' }, { name: 'gan', set: { tiling: { kind: 'resize', size: 16 }, model: { kind: 'ganomaly', ngf: 4, nz: 8, batchSize: 8, iterations: 12, validateEvery: 4 } } }],
   });
   const env = { GANTRY_HOME: home };
   const run = await runCli(['run', file], env);
@@ -94,11 +96,15 @@ test('item studies cut into patches get anomaly maps over their test images, bri
   const md = await readFile(join(home, 'reports', 'maps', 'report.md'), 'utf8');
   assert.match(md, /!\[Anomaly maps over test images: [^\]]*\]\(plots\/image-maps\.png\)/);
   assert.match(md, /anomalous\/spot\/a\d\.png \(anomalous\)/);
-  // Pixel metrics from the same maps: the square is easy, so both are high.
-  const pixel = md.split('\n').find((l) => l.startsWith('| ') && /\| pca \| 1 \|/.test(l) && md.indexOf(l) > md.indexOf('Pixel-level metrics'));
-  assert.ok(pixel, 'a pixel-level row for the PCA cell');
+  // Pixel metrics from the same maps: the square is easy, so both are high; GANomaly's are |x − G(x)|.
+  const section = md.slice(md.indexOf('## Pixel-level metrics'), md.indexOf('## Trials')).split('\n');
+  const pixel = section.find((l) => /^\| pca \| pca \| 1 \|/.test(l));
+  assert.ok(pixel, `a pixel-level row for the PCA cell: ${section.join('\n')}`);
   const [auc, pro] = pixel.split('|').slice(4, 6).map((x) => Number(x.trim()));
   assert.ok(auc > 0.9 && auc <= 1 && pro > 0.5 && pro <= 1, `pixel AUROC ${auc}, AUPRO ${pro}`);
+  const gan = section.find((l) => /^\| gan \| ganomaly \| 1 \|/.test(l));
+  assert.ok(gan, `a pixel-level row for the reconstructing GANomaly: ${section.join('\n')}`);
+  for (const v of gan.split('|').slice(4, 6).map((x) => Number(x.trim()))) assert.ok(v >= 0 && v <= 1, gan);
   // The first row is an anomalous image: its map's brightest (most yellow) pixel lies on the square.
   const { data: px, info } = await sharp(join(home, 'reports', 'maps', 'plots', 'image-maps.png')).raw().toBuffer({ resolveWithObject: true });
   const panel = 180; // rows are 180 px high; a 64-px image is drawn 180 px wide, panels 6 px apart
