@@ -66,6 +66,11 @@ export interface ReportData {
 /** The metrics a reader looks for first, in this order; others follow alphabetically. */
 const PRIMARY_METRICS = ['auc', 'image_auc', 'logauc', 'ap', 'f1', 'precision', 'recall'];
 
+/** A cell's trials that finished. */
+export function doneTrials(c: CellData): TrialData[] {
+  return c.trials.filter((t) => t.status === 'done');
+}
+
 export function orderMetrics(names: Iterable<string>): string[] {
   const set = new Set(names);
   const first = PRIMARY_METRICS.filter((m) => set.has(m));

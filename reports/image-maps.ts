@@ -5,10 +5,13 @@
  * (ALAD and the others of Özgümüş 2019) are localised.
  */
 import { existsSync } from 'node:fs';
-import { join } from 'node:path';
+import { join, resolve } from 'node:path';
 import sharp from 'sharp';
 import type { AnomalyMap } from '../evaluation/regions.js';
-import type { ItemPatches } from './data.js';
+import type { ItemPatches, TrialData } from './data.js';
+import type { ArtifactStore } from '../infra/store/store.js';
+import { readableRecord } from '../infra/ledger.js';
+import { recordArtifacts, screenedItems } from '../activities/record.js';
 
 /** Pixel metrics are computed on maps at most this many pixels on the long side (nearest neighbour): a cost bound. */
 export const METRIC_SIDE = 128;
@@ -54,4 +57,13 @@ export async function metricMaps(items: ItemPatches[], root: string, masks: Map<
     maps.push({ width: w, height: h, scores, mask });
   }
   return maps;
+}
+
+/** Where an image trial's files are: the dataset root, each screened item's rel (by item index) and mask, or why they cannot be read. */
+export async function imageFiles(store: ArtifactStore, t: TrialData, datasetPath: string, dataRoot: string): Promise<{ root: string; rels: string[]; masks: Map<string, string | undefined> } | string> {
+  const root = resolve(dataRoot, datasetPath);
+  const screen = t.steps.screen ? await readableRecord(store, t.steps.screen) : undefined;
+  const items = screen ? (await screenedItems(recordArtifacts(store, screen))).items : [];
+  if (!items.length || !existsSync(join(root, items[0].rel))) return `the dataset's files are not at ${root} (pass the study file with --spec, or run the report where the study ran)`;
+  return { root, rels: items.map((i) => i.rel), masks: new Map(items.map((i) => [i.rel, i.mask])) };
 }
