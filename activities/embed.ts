@@ -8,7 +8,7 @@ import { z } from 'zod';
 import { openSampleSet, SampleSetWriter } from '../datasets/sample-set.js';
 import { UserError } from '../core/errors.js';
 import { selectBackend } from '../models/backend.js';
-import { loadFeatureNetwork } from '../models/components/feature-network.js';
+import { loadFeatureNetwork, toNetworkInput } from '../models/components/feature-network.js';
 import { defineStep } from './context.js';
 
 const embedParams = z
@@ -22,17 +22,6 @@ const embedParams = z
   .strict();
 
 export const embedOutput = z.object({ n: z.number().int(), dim: z.number().int(), shape: z.array(z.number().int()), shards: z.number().int(), from: z.array(z.number().int()) });
-
-const IMAGENET = { mean: [0.485, 0.456, 0.406], std: [0.229, 0.224, 0.225] };
-
-/** Samples in [-1, 1] → the network's input range, in place. */
-function toInputRange(data: Float32Array, channels: number, input: '-1..1' | '0..1' | 'imagenet'): void {
-  if (input === '-1..1') return;
-  for (let i = 0; i < data.length; i++) {
-    const v = (data[i] + 1) / 2;
-    data[i] = input === '0..1' ? v : (v - IMAGENET.mean[i % channels]) / IMAGENET.std[i % channels];
-  }
-}
 
 export const embed = defineStep('embed', { params: embedParams, output: embedOutput }, async (ctx, p) => {
   await selectBackend();
@@ -49,7 +38,7 @@ export const embed = defineStep('embed', { params: embedParams, output: embedOut
       if (ctx.signal.aborted) throw ctx.signal.reason ?? new Error('aborted');
       const count = Math.min(p.batch, n - start);
       const data = Float32Array.from(await set.source.read(start, count));
-      toInputRange(data, shape[2], p.input);
+      toNetworkInput(data, shape[2], '-1..1', p.input);
       let features: Float32Array;
       try {
         features = net.embed(data, count, shape);

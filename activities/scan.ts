@@ -4,8 +4,8 @@
  * produce. Per-item problems (a jpg without its mask, an unmatched metadata row) are recorded
  * with the reason, never dropped silently.
  */
-import { createReadStream } from 'node:fs';
 import { createHash } from 'node:crypto';
+import { sha256File } from '../infra/hash.js';
 import { join } from 'node:path';
 import { z } from 'zod';
 import { cifar10Spec, imageFolderSpec, mnistSpec, syntheticTexturesSpec } from '../experiments/spec.js';
@@ -25,12 +25,6 @@ const scanParams = z.discriminatedUnion('kind', [
 ]);
 
 export const scanOutput = z.object({ items: z.number().int(), anomalous: z.number().int(), classes: z.record(z.string(), z.number().int()), problems: z.number().int(), layout: z.string() });
-
-export async function sha256File(path: string): Promise<string> {
-  const h = createHash('sha256');
-  for await (const chunk of createReadStream(path)) h.update(chunk as Buffer);
-  return h.digest('hex');
-}
 
 export const scan = defineStep('scan', { params: scanParams, output: scanOutput }, async (ctx, params) => {
   let list: ItemList;

@@ -13,6 +13,7 @@
  * average pooling, as Inception's pool3). Features are float32 from tfjs; the statistics float64.
  */
 import { createHash } from 'node:crypto';
+import { sha256File } from '../infra/hash.js';
 import { readdir, readFile, stat } from 'node:fs/promises';
 import { dirname, join, relative, resolve } from 'node:path';
 import { InvalidArgumentError, Option, type Command } from 'commander';
@@ -21,11 +22,10 @@ import { decodeImage } from '../datasets/images/decode.js';
 import { isImageFile } from '../datasets/images/layouts.js';
 import { resizeBilinear } from '../datasets/transforms.js';
 import { selectBackend } from '../models/backend.js';
-import { loadFeatureNetwork, type FeatureNetwork } from '../models/components/feature-network.js';
+import { loadFeatureNetwork, toNetworkInput, type FeatureInput, type FeatureNetwork } from '../models/components/feature-network.js';
 import { MomentAccumulator, fidOfGaussians, type FidResult } from '../evaluation/fid.js';
 import { LoadBar } from './progress.js';
 
-export type InputRange = '-1..1' | '0..1' | 'imagenet';
 export type ResizeMode = 'antialias' | 'bilinear';
 
 export interface FidOptions {
@@ -34,7 +34,7 @@ export interface FidOptions {
   /** Image side when the network's input size is not fixed (and a check when it is). */
   size?: number;
   batch?: number;
-  input?: InputRange;
+  input?: FeatureInput;
   resize?: ResizeMode;
   /** The output node to read (default: the model's first output). */
   output?: string;
@@ -44,10 +44,8 @@ export interface FidOptions {
 export interface FidReport extends FidResult {
   sets: { name: string; folder: string; images: number }[];
   network: { path: string; modelJsonSha256: string; weightsSha256: string; output: string | null };
-  input: { height: number; width: number; channels: number; range: InputRange; resize: ResizeMode };
+  input: { height: number; width: number; channels: number; range: FeatureInput; resize: ResizeMode };
 }
-
-const IMAGENET = { mean: [0.485, 0.456, 0.406], std: [0.229, 0.224, 0.225] };
 
 /** Every image file (.png .jpg .jpeg .tif .tiff .bmp) in a folder and its subfolders, sorted by path; hidden entries skipped. */
 export async function listImages(dir: string, what: string): Promise<string[]> {
@@ -75,7 +73,7 @@ export async function listImages(dir: string, what: string): Promise<string[]> {
 }
 
 /** One image as the network's input: [h, w, c] float32 (see the preprocessing above). */
-export async function networkInput(path: string, o: { height: number; width: number; channels: 1 | 3; range: InputRange; resize: ResizeMode }): Promise<Float32Array> {
+export async function networkInput(path: string, o: { height: number; width: number; channels: 1 | 3; range: FeatureInput; resize: ResizeMode }): Promise<Float32Array> {
   const img = await decodeImage(path, { channels: o.channels === 3 ? 'rgb' : 'gray' });
   const max = img.bitDepth === 16 ? 65535 : 255;
   const unit = new Float32Array(img.data.length);
@@ -84,13 +82,8 @@ export async function networkInput(path: string, o: { height: number; width: num
   if (img.width !== o.width || img.height !== o.height) {
     px = resizeBilinear({ width: img.width, height: img.height, channels: img.channels, data: unit }, o.width, o.height, { antialias: o.resize === 'antialias' }).data as Float32Array;
   }
-  if (o.range === '-1..1') for (let i = 0; i < px.length; i++) px[i] = px[i] * 2 - 1;
-  else if (o.range === 'imagenet') for (let i = 0; i < px.length; i++) px[i] = (px[i] - IMAGENET.mean[i % 3]) / IMAGENET.std[i % 3];
+  toNetworkInput(px, o.channels, '0..1', o.range);
   return px;
-}
-
-async function sha256File(path: string): Promise<string> {
-  return createHash('sha256').update(await readFile(path)).digest('hex');
 }
 
 /** sha256 over the weight shards in the order the manifest names them: with model.json's, it names the network. */
@@ -224,7 +217,7 @@ numbers are comparable only under the same network, layer and preprocessing, and
 sizes (FID is biased upwards for small sets; with no more images than features the covariance is
 singular and a warning is printed).`,
     )
-    .action(async (dirA: string, dirB: string, o: { features: string; output?: string; size?: number; batch: number; input: InputRange; resize: ResizeMode; format: 'table' | 'json' }) => {
+    .action(async (dirA: string, dirB: string, o: { features: string; output?: string; size?: number; batch: number; input: FeatureInput; resize: ResizeMode; format: 'table' | 'json' }) => {
       const bar = new LoadBar(process.stderr, 'features');
       const r = await fidOfFolders(dirA, dirB, { ...o, progress: bar.update }).finally(bar.done);
       for (const w of r.warnings) process.stderr.write(`warning: ${w}\n`);

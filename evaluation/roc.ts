@@ -5,7 +5,7 @@
  * Higher scores mean more anomalous; labels are 1 (anomaly, positive) or 0 (background).
  */
 import { UserError } from '../core/errors.js';
-import { sortScores, splitByLabel as split } from './inputs.js';
+import { sortScores, splitByLabel as split, thresholdCounts } from './inputs.js';
 
 /**
  * Exact area under the ROC curve: P(score of a random positive > score of a random negative),
@@ -121,24 +121,13 @@ export interface RocCurve {
  */
 export function rocCurve(scores: ArrayLike<number>, labels: ArrayLike<number>, maxPoints = 1000): RocCurve {
   if (!Number.isInteger(maxPoints) || maxPoints < 2) throw new UserError(`rocCurve: maxPoints must be an integer ≥ 2, got ${maxPoints}`);
-  const { pos, neg } = split(scores, labels, 'rocCurve');
-  const P = pos.length;
-  const N = neg.length;
-  // Merge both sorted arrays from the top, one point per distinct score.
-  const fps: number[] = [0];
-  const tps: number[] = [0];
-  const thr: number[] = [Infinity];
-  let i = P - 1;
-  let j = N - 1;
-  while (i >= 0 || j >= 0) {
-    const s = Math.max(i >= 0 ? pos[i] : -Infinity, j >= 0 ? neg[j] : -Infinity);
-    while (i >= 0 && pos[i] === s) i--;
-    while (j >= 0 && neg[j] === s) j--;
-    fps.push(N - 1 - j);
-    tps.push(P - 1 - i);
-    thr.push(s);
-    // -Infinity scores: the max above is -Infinity and the loops consume them; nothing else to do.
-  }
+  const c = thresholdCounts(split(scores, labels, 'rocCurve'));
+  const P = c.P;
+  const N = c.N;
+  // One point per distinct score, highest first, after the (0, 0) start at +Infinity.
+  const fps = [0, ...c.fp];
+  const tps = [0, ...c.tp];
+  const thr = [Infinity, ...c.thresholds];
   // Drop points collinear with both neighbours (equal steps in fp and tp).
   let keep: number[] = [];
   const m = fps.length;

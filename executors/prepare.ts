@@ -2,7 +2,6 @@
  * Everything that happens before any step runs: resolve the grid, check dataset files, fingerprint
  * them and plan each trial's steps. An invalid spec or a missing file fails here, before any work.
  */
-import { createReadStream } from 'node:fs';
 import { access, constants, readdir, stat } from 'node:fs/promises';
 import { createHash } from 'node:crypto';
 import { dirname, join, resolve } from 'node:path';
@@ -13,7 +12,7 @@ import { saveStudy, saveTrial } from '../activities/record.js';
 import { UserError } from '../core/errors.js';
 import { locateEnvi } from '../datasets/envi.js';
 import type { ArtifactStore } from '../infra/store/store.js';
-import { idHasher } from '../infra/hash.js';
+import { idHasher, sha256File } from '../infra/hash.js';
 import { canonicalJson, type Hasher } from '../core/canonical.js';
 
 export interface PlannedTrial extends ResolvedTrial {
@@ -106,9 +105,7 @@ export async function fingerprintFile(path: string, shown = path): Promise<strin
     const code = (e as NodeJS.ErrnoException).code;
     throw new UserError(`dataset file ${where} ${code === 'ENOENT' ? 'does not exist' : `cannot be read (${code})`}`, { hint: 'check dataset.path; relative paths start at the study file' });
   }
-  const h = createHash('sha256');
-  for await (const chunk of createReadStream(full)) h.update(chunk as Buffer);
-  return h.digest('hex');
+  return sha256File(full);
 }
 
 /**

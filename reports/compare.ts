@@ -26,6 +26,8 @@ export interface CompareOptions {
   alpha: number;
   test: TestChoice;
   resamples: number;
+  /** How to name cells (by cell id), e.g. a report's labels with their grid blocks; default: the cell text, else the model. */
+  labels?: ReadonlyMap<string, string>;
 }
 
 interface TrialValue {
@@ -91,7 +93,7 @@ const q = (s: string) => `'${s.replace(/'/g, "''")}'`;
 const shortId = (id: string) => id.slice(0, 8);
 
 /** Every cell of the study, with each done trial's final value of the metric. */
-async function loadCells(cat: Catalog, study: string, metric: string, notes: string[]): Promise<CellData[]> {
+async function loadCells(cat: Catalog, study: string, metric: string, notes: string[], labels?: ReadonlyMap<string, string>): Promise<CellData[]> {
   const studies = (await cat.query('SELECT study FROM studies UNION SELECT DISTINCT study FROM trials ORDER BY 1')).rows.map((r) => String(r[0]));
   if (!studies.includes(study)) {
     throw new UserError(`unknown study '${study}' in the catalog`, { hint: studies.length ? `studies: ${studies.join(', ')}` : 'the catalog holds no study yet: run one first' });
@@ -110,7 +112,7 @@ async function loadCells(cat: Catalog, study: string, metric: string, notes: str
   const byId = new Map<string, CellData & { splits: number; missing: number; notDone: number }>();
   for (const [trialId, cellId, cell, model, seed, status, split, value] of r.rows as [string, string, string, string, number | null, string, string | null, number | null][]) {
     let c = byId.get(cellId);
-    if (!c) byId.set(cellId, (c = { cellId, cell, model, label: cell || model, trials: [], seedFree: false, splits: 0, missing: 0, notDone: 0 }));
+    if (!c) byId.set(cellId, (c = { cellId, cell, model, label: labels?.get(cellId) ?? (cell || model), trials: [], seedFree: false, splits: 0, missing: 0, notDone: 0 }));
     if (split !== null) c.splits++;
     if (status !== 'done') c.notDone++;
     else if (value === null || !Number.isFinite(value)) c.missing++;
@@ -200,7 +202,7 @@ const TEST_WORDS: Record<string, string> = {
 
 export async function compareStudy(cat: Catalog, o: CompareOptions): Promise<CompareReport> {
   const notes: string[] = [];
-  const all = await loadCells(cat, o.study, o.metric, notes);
+  const all = await loadCells(cat, o.study, o.metric, notes, o.labels);
   const named = (o.cells ?? []).map((ref) => resolveCell(all, ref, o.study));
   if (named.length === 2 && named[0].cellId === named[1].cellId) throw new UserError(`'${o.cells![0]}' and '${o.cells![1]}' are the same cell`, { hint: 'name two different cells' });
   for (const c of named) if (!c.trials.length) throw new UserError(`cell '${c.label}' of study ${o.study} has no done trial with a finite ${o.metric}`);

@@ -59,9 +59,9 @@ export async function collectReport(catalog: Catalog, store: ArtifactStore, stud
   const cmp = await comparisons(catalog, data);
   const perClass = await perClassTable(catalog, data);
   const pixel = await pixelTable(catalog, store, shown, dataRoot);
-  const perTarget = await perTargetTable(catalog, shown);
+  const perTarget = await perTargetTable(catalog, data.cells);
   const protocol = [...(layout?.protocol ?? []), ...figureNotes];
-  if (data.cells.length > shown.length) protocol.push(`Figures show the ${shown.length} best of ${data.cells.length} cells by mean ${data.rankBy}; the tables show all.`);
+  if (data.cells.length > shown.length) protocol.push(`Figures and the pixel-level table (it recomputes maps) show the ${shown.length} best of ${data.cells.length} cells by mean ${data.rankBy}; the other tables show all.`);
   return {
     study: data.study,
     storeUrl: data.storeUrl,

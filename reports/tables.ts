@@ -46,7 +46,7 @@ export async function comparisons(catalog: Catalog, data: ReportData): Promise<C
   if (data.cells.length < 2) return 'one cell: nothing to compare';
   const cells = data.cells.length > 6 ? [data.cells[0].id] : [];
   try {
-    return await compareStudy(catalog, { study: data.study.study, cells, metric: data.rankBy, alpha: 0.05, test: 'auto', resamples: DEFAULT_RESAMPLES });
+    return await compareStudy(catalog, { study: data.study.study, cells, metric: data.rankBy, alpha: 0.05, test: 'auto', resamples: DEFAULT_RESAMPLES, labels: new Map(data.cells.map((c) => [c.id, c.label])) });
   } catch (e) {
     if (isUserError(e)) return `no comparison: ${oneLine(e)}`;
     throw e;

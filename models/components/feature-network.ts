@@ -62,6 +62,23 @@ function fileHandler(path: string): tf.io.IOHandler {
   };
 }
 
+/** The pixel ranges a feature network may expect: as is in [-1, 1] or [0, 1], or ImageNet-standardised RGB. */
+export type FeatureInput = '-1..1' | '0..1' | 'imagenet';
+
+const IMAGENET = { mean: [0.485, 0.456, 0.406], std: [0.229, 0.224, 0.225] };
+
+/**
+ * Pixels (channels last) from the range they are in to the one the network expects, in place:
+ * gantry's samples are in [-1, 1], decoded images in [0, 1]. The same range is left untouched.
+ */
+export function toNetworkInput(data: Float32Array, channels: number, from: '-1..1' | '0..1', to: FeatureInput): void {
+  if (from === to) return;
+  for (let i = 0; i < data.length; i++) {
+    const v = from === '-1..1' ? (data[i] + 1) / 2 : data[i];
+    data[i] = to === '0..1' ? v : to === '-1..1' ? v * 2 - 1 : (v - IMAGENET.mean[i % channels]) / IMAGENET.std[i % channels];
+  }
+}
+
 export interface FeatureNetwork {
   /** Features of `count` samples of `shape` ([h, w, c]), already in the network's input range: [count, dim]. */
   embed(data: Float32Array, count: number, shape: readonly number[]): Float32Array;
