@@ -19,17 +19,28 @@ import { existsSync } from 'node:fs';
 import { REPORT_FORMATS, renderReport, type ReportFiles, type ReportFormat } from '../reports/render.js';
 import { PROJECT_ROOT, loadStudy, studyBaseDir } from './load-study.js';
 
-/** Write files into `dir`, replacing what was there only once all of them are written. */
+/**
+ * Write files into `dir`, replacing what was there only once all of them are written. The
+ * partial folder is made by a plain mkdir first, so a place that cannot hold folders fails at
+ * once with its reason (a recursive mkdir retries some refusals, e.g. under /proc, forever).
+ */
 async function writeFolder(dir: string, files: ReportFiles): Promise<void> {
   const partial = `${dir}.partial-${process.pid}`;
-  await rm(partial, { recursive: true, force: true });
-  for (const [rel, bytes] of files) {
-    await mkdir(dirname(join(partial, rel)), { recursive: true });
-    await writeFile(join(partial, rel), bytes);
+  try {
+    await mkdir(dirname(dir), { recursive: true });
+    await rm(partial, { recursive: true, force: true });
+    await mkdir(partial);
+    for (const [rel, bytes] of files) {
+      if (rel.includes('/')) await mkdir(dirname(join(partial, rel)), { recursive: true });
+      await writeFile(join(partial, rel), bytes);
+    }
+    await rm(dir, { recursive: true, force: true });
+    await rename(partial, dir);
+  } catch (e) {
+    await rm(partial, { recursive: true, force: true }).catch(() => undefined);
+    const code = (e as NodeJS.ErrnoException).code;
+    throw new UserError(`cannot write the report to ${dir}${code ? ` (${code})` : ''}: ${(e as Error).message.split('\n')[0]}`, { hint: 'give --out a folder you can write' });
   }
-  await rm(dir, { recursive: true, force: true });
-  await mkdir(dirname(dir), { recursive: true });
-  await rename(partial, dir);
 }
 
 /** The study's report layout: from --spec, else the built-in study of that name. */

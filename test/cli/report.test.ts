@@ -6,7 +6,7 @@
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdir, readFile, rm } from 'node:fs/promises';
+import { mkdir, readFile, rm, writeFile } from 'node:fs/promises';
 import sharp from 'sharp';
 import { Prng } from '../../datasets/prng.js';
 import { join } from 'node:path';
@@ -47,6 +47,13 @@ test('gantry report --watch follows a running study to its end', { timeout: 300_
   const page = await readFile(join(home, 'reports', 'toy', 'index.html'), 'utf8');
   assert.doesNotMatch(page, /http-equiv="refresh"/, 'the final page does not reload itself');
   assert.match(page, /19 of 19 trials recorded/);
+
+  // A folder that cannot be made: one line, exit 2, nothing half-written left behind.
+  await writeFile(join(home, 'a-file'), 'x');
+  const blocked = await runCli(['report', 'toy', '--no-store', '--out', join(home, 'a-file', 'report')], env);
+  assert.equal(blocked.code, 2, blocked.stderr);
+  assert.match(blocked.stderr, /^error: cannot write the report to .*a-file\/report \((EEXIST|ENOTDIR)\)/m);
+  assert.doesNotMatch(blocked.stderr, /\n\s+at /, 'no stack trace');
 
   const bad = await runCli(['report', 'toy', '--format', 'pdf'], env);
   assert.equal(bad.code, 2);
