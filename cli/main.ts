@@ -4,7 +4,7 @@ import { Command, CommanderError, Option, InvalidArgumentError } from 'commander
 import { isAbsolute, join, resolve } from 'node:path';
 import { availableParallelism } from 'node:os';
 import { BACKEND_NAMES, loadConfig, openStore } from '../infra/config.js';
-import { isUserError, oneLine, CancelledError, UserError } from '../core/errors.js';
+import { isEnvironmentError, isUserError, oneLine, CancelledError, UserError } from '../core/errors.js';
 import { parseSets } from '../experiments/grid.js';
 import { prepareStudy } from '../executors/prepare.js';
 import { runEmbedded } from '../executors/embedded.js';
@@ -468,7 +468,7 @@ try {
   else {
     process.stderr.write(`error: ${oneLine(e)}\n`);
     if (verbose && e instanceof Error && e.stack) process.stderr.write(e.stack + '\n');
-    else if (!isUserError(e)) process.stderr.write('(run with --verbose for details)\n');
+    else if (!isUserError(e) && !isEnvironmentError(e)) process.stderr.write('(run with --verbose for details)\n');
     process.exitCode = isUserError(e) ? EXIT.usage : EXIT.failed;
   }
 }

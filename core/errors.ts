@@ -15,6 +15,24 @@ export class UserError extends Error {
   }
 }
 
+/**
+ * The machine, not the input, is at fault: a full disk, a read-only or unwritable file, missing
+ * permissions. Shown as one line naming the path and what to do, like a UserError, but it exits 1
+ * (the input was fine; running again once the fault is fixed works) and the executors may retry it.
+ */
+export class EnvironmentError extends Error {
+  readonly hint?: string;
+  constructor(message: string, opts: { hint?: string; cause?: unknown } = {}) {
+    super(message, opts.cause === undefined ? undefined : { cause: opts.cause });
+    this.name = 'EnvironmentError';
+    this.hint = opts.hint;
+  }
+}
+
+export function isEnvironmentError(e: unknown): e is EnvironmentError {
+  return e instanceof EnvironmentError || (e instanceof Error && e.name === 'EnvironmentError');
+}
+
 /** Raised when work is stopped on purpose (Ctrl-C, cancel); never retried, not a failure of the step. */
 export class CancelledError extends Error {
   constructor(message = 'cancelled') {
