@@ -21,6 +21,8 @@ import { registerQuery } from './query.js';
 import { registerReport } from './report.js';
 import { registerCompare } from './compare.js';
 import { registerFid } from './fid.js';
+import { confirmGridSize, CONFIRM_ABOVE_DEFAULT } from './confirm.js';
+import { maxTrials } from '../experiments/grid-size.js';
 import { MlflowMirror } from '../infra/mlflow/mirror.js';
 import { OutboxInUse } from '../infra/mlflow/outbox.js';
 import { CONV_IMAGE_MODELS } from '../models/params.js';
@@ -75,6 +77,8 @@ const run = program
   .option('--checkpoint-minutes <m>', 'minutes between checkpoints, whichever comes first', positiveNumber, 5)
   .addOption(new Option('--backend <name>', 'tfjs compute backend').choices(BACKEND_NAMES))
   .addOption(new Option('-e, --executor <name>', 'where trials run: in this process, or on Temporal workers (GANTRY_EXECUTOR)').choices(['embedded', 'temporal']).default(process.env.GANTRY_EXECUTOR?.trim() || 'embedded'))
+  .option('-y, --yes', `run a grid larger than --confirm-above without asking`)
+  .option('--confirm-above <n>', 'ask before running more trials than this', positiveInt, CONFIRM_ABOVE_DEFAULT)
   .option('--detach', 'temporal: launch and return at once (follow with gantry status)')
   .option('--batch-size <n>', 'temporal: trials per workflow run before it continues as new', positiveInt)
   .addHelpText('after', '\nOn Temporal, a launch of a grid that is running attaches to it; a launch after it ended schedules only missing and failed trials.\nCtrl-C stops following; the study goes on (gantry cancel <study> stops it).');
@@ -82,6 +86,7 @@ withConnectionOptions(run).action(async (ref: string, o) => {
   const cfg = loadConfig();
   if (!['embedded', 'temporal'].includes(o.executor)) throw new UserError(`unknown executor '${o.executor}' (from GANTRY_EXECUTOR)`, { hint: 'use embedded or temporal' });
   const spec = await loadStudy(ref);
+  await confirmGridSize(spec.name, maxTrials(spec, { profile: o.profile, set: parseSets(o.set ?? []) }), o);
   const study = await prepareStudy(spec, { profile: o.profile, set: pathsFromHere(parseSets(o.set ?? [])) }, studyBaseDir(ref));
   const wanted = process.env.GANTRY_BACKEND?.trim() || (o.backend ?? cfg.backend);
   // wasm has no Conv2DBackpropFilter: say so before any step runs, not after the data steps.
