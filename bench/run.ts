@@ -11,6 +11,7 @@ import { benchBaselines } from './baselines.js';
 import { benchPipelineMemory } from './pipeline-memory.js';
 import { benchRocAuc } from './roc-auc.js';
 import { benchQuery } from './query.js';
+import { benchGridScale } from './grid-scale.js';
 
 const BENCHES: [string, () => Promise<void>][] = [
   ['executor overhead', benchExecutorOverhead],
@@ -25,6 +26,7 @@ const BENCHES: [string, () => Promise<void>][] = [
   ['the item pipeline over 300,000 training patches: peak RSS', benchPipelineMemory],
   ['ROC AUC over 10,000,000 scores vs sklearn roc_auc_score (issue 12)', async () => void (await benchRocAuc())],
   ['gantry query over 1,000,000 rows in table, csv and json: time and peak RSS', benchQuery],
+  ['grids of 10³…10⁵ trials (BENCH_GRID_MAX): time to ask, to plan, and gantry status; peak RSS (issue 13)', benchGridScale],
 ];
 
 let crashed = 0;
