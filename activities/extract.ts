@@ -74,6 +74,15 @@ export const extract = defineStep('extract', { params: extractParams, output: ex
     ctx.progress(g + 1, list.items.length);
   }
   if (!writer || writer.n === 0) throw new UserError('no samples extracted: every item was too small or dropped');
+  // Evaluation ranks anomalous samples against normal ones: without any, it fails after training.
+  const counts = writer.labelCounts();
+  const anomalousItems = itemLabels.reduce((n, l) => n + (l === LABEL.anomalous ? 1 : 0), 0);
+  if (anomalousItems > 0 && counts.anomalous === 0 && tiling.kind === 'patches') {
+    throw new UserError(
+      `no anomalous patch: in each of the ${anomalousItems} anomalous items, no ${tiling.size}×${tiling.size} patch has more than tiling.threshold ${tiling.threshold} of its pixels in the mask, so no detection metric can be computed`,
+      { hint: 'lower tiling.threshold, use smaller patches, or check the masks' },
+    );
+  }
   const m = await writer.finish();
   await ctx.write('item-labels', encodeNd(ndarray(itemLabels, [itemLabels.length])));
   return { n: m.n, dim: m.shape.reduce((a, b) => a * b, 1), shape: m.shape, shards: m.shards.length, items: list.items.length, labels: writer.labelCounts() };

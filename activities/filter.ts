@@ -27,6 +27,11 @@ export const filter = defineStep('filter', { params: filterSpec, output: filterO
     const drop = new Set(flagged);
     sel = takeBands(cube.data as Float32Array, bands, sel.indices.filter((_, b) => !drop.has(b)));
   }
+  if (isConstant(sel.data)) {
+    throw new UserError(`every value of the ${rows}×${cols}×${sel.bands} cube${sel.bands < bands ? ` (bands ${sel.indices[0]}…${sel.indices[sel.indices.length - 1]})` : ''} is ${sel.data[0]}: no pixel differs from another, so there is nothing to detect`, {
+      hint: 'check the dataset (its variable or file) and filter.bands',
+    });
+  }
   let values = sel.data;
   if (params.transform === 'sqrt') values = sqrtTransform(values).data;
   const norm = params.normalize === 'band-zscore' ? { data: standardizeBands(values, sel.bands).data, stats: {} } : normalize(values, params.normalize);
@@ -34,3 +39,8 @@ export const filter = defineStep('filter', { params: filterSpec, output: filterO
   await ctx.write('labels', await data.read('labels'));
   return { rows, cols, bands: sel.bands, normalize: params.normalize, ...(params.minBandSnr !== undefined ? { noisyBands: noisy } : {}) };
 });
+
+function isConstant(data: Float32Array): boolean {
+  for (let i = 1; i < data.length; i++) if (data[i] !== data[0]) return false;
+  return true;
+}

@@ -49,7 +49,7 @@ export const load = defineStep('load', { params: loadParams, output: loadOutput 
       if (!v) throw new UserError(`${path}: no ${field === 'variable' ? 'variable' : 'label variable'} '${name}' (found: ${names})`, { hint: `set dataset.${field}` });
       return v;
     };
-    cube = matCube(get(params.variable, 'variable'), params);
+    cube = nonEmpty(matCube(get(params.variable, 'variable'), params), path);
     // A label map is rows×cols, or (beside a pixels×bands cube) a vector of pixels in the cube's pixel order.
     const asMap = (v: MatVariable): Cube => {
       const m = toRowMajorCube(v);
@@ -59,13 +59,12 @@ export const load = defineStep('load', { params: loadParams, output: loadOutput 
     };
     mask = labelMap(cube, asMap(get(params.labels, 'labels')), params.outer ? asMap(get(params.outer, 'outer')) : undefined, { inner: `'${params.labels}'`, outer: params.outer && `'${params.outer}'` });
   } else {
-    cube = params.kind === 'envi' ? await readEnvi(path) : await readTiffCube(path);
+    cube = nonEmpty(params.kind === 'envi' ? await readEnvi(path) : await readTiffCube(path), path);
     const inner = await readMap(ctx.locator.labels, params.labels.variable);
     const outer = ctx.locator.outer ? await readMap(ctx.locator.outer, params.labels.variable) : undefined;
     mask = labelMap(cube, inner, outer, { inner: ctx.locator.labels, outer: ctx.locator.outer });
   }
-  const { rows, cols, bands } = cube;
-  if (rows * cols === 0 || bands === 0) throw new UserError(`${path ?? 'dataset'}: the cube is ${rows}×${cols}×${bands}: empty`);
+  const { rows, cols, bands } = nonEmpty(cube, path);
   await ctx.write('cube', encodeNd(ndarray(Float32Array.from(cube.data), [rows, cols, bands])));
   await ctx.write('labels', encodeNd(ndarray(mask, [rows, cols])));
   let anomalies = 0;
@@ -77,3 +76,10 @@ export const load = defineStep('load', { params: loadParams, output: loadOutput 
   if (anomalies === 0) throw new UserError(`${path ?? 'dataset'}: no pixel is labelled anomalous, so no detection metric can be computed`, { hint: 'check the label map' });
   return { rows, cols, bands, anomalies, ...(ambiguous ? { ambiguous } : {}) };
 });
+
+/** An empty cube is said as such before its labels are looked at (they would be empty too, and blamed). */
+function nonEmpty(cube: Cube, path: string | undefined): Cube {
+  const { rows, cols, bands } = cube;
+  if (rows * cols === 0 || bands === 0) throw new UserError(`${path ?? 'dataset'}: the cube is ${rows}×${cols}×${bands}: empty (no pixel or no band)`, { hint: 'check the variable and its dimensions' });
+  return cube;
+}

@@ -30,7 +30,10 @@ export const screen = defineStep('screen', { params: screenParams, output: scree
   const removed: Removal[] = [...list.removed];
   const strict = params.onBadItem === 'fail';
   if (strict && removed.length) throw new UserError(`${removed.length} bad item${removed.length === 1 ? '' : 's'} in the dataset (first: ${removed[0].rel}: ${removed[0].reason})`, { hint: "fix them, or set filter.onBadItem to 'skip'" });
+  // Each removed item's role when it was removed, to say which filter took a class away.
+  const wasAnomalous = new Map<string, boolean>();
   const drop = (item: Item, filter: string, reason: string) => {
+    wasAnomalous.set(item.rel, item.anomalous);
     if (strict && (filter === 'decode' || filter === 'mask')) throw new UserError(`${item.rel}: ${reason}`, { hint: "fix the file, or set filter.onBadItem to 'skip'" });
     removed.push({ rel: item.rel, step: 'screen', filter, reason });
   };
@@ -97,10 +100,21 @@ export const screen = defineStep('screen', { params: screenParams, output: scree
   }
   if (final.length === 0) {
     const by = countBy(removed);
-    throw new UserError(`no items left after filtering (${Object.entries(by).map(([f, n]) => `${f}: ${n}`).join(', ') || 'none to start with'})`, { hint: 'relax the filters' });
+    // The filter that removed most, with one of its reasons: a predicate on a misspelt field says so.
+    const top = Object.entries(by).sort((a, b) => b[1] - a[1])[0];
+    const example = top && removed.find((r) => r.filter === top[0]);
+    throw new UserError(`no items left after filtering (${Object.entries(by).map(([f, n]) => `${f}: ${n}`).join(', ') || 'none to start with'})${example ? `; e.g. ${example.rel}: ${example.reason}` : ''}`, { hint: 'relax the filters' });
+  }
+  const normal = final.filter((i) => !i.anomalous).length;
+  // Filters that took a whole class away: no split could train (no normal item) or evaluate (no
+  // anomalous one), and only here can the filter be named. (A dataset without one of the classes
+  // to begin with is the split step's to report.)
+  for (const [left, which] of [[normal, 'normal'], [final.length - normal, 'anomalous']] as const) {
+    const by = Object.entries(countBy(removed.filter((r) => wasAnomalous.get(r.rel) === (which === 'anomalous')))).map(([f, n]) => `${f}: ${n}`);
+    if (left > 0 || by.length === 0) continue;
+    throw new UserError(`no ${which} item left after filtering (${final.length} ${which === 'normal' ? 'anomalous' : 'normal'} kept; ${which} items removed by ${by.join(', ')})`, { hint: 'relax the filters' });
   }
   await ctx.write('items.json', JSON.stringify({ ...list, channels: params.channels, items: final, removed }));
-  const normal = final.filter((i) => !i.anomalous).length;
   return { kept: final.length, normal, anomalous: final.length - normal, removed: countBy(removed) };
 });
 

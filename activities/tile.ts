@@ -4,6 +4,7 @@ import { splitSpec, tilingSpec } from '../experiments/spec.js';
 import { decodeNd, encodeNd, ndarray } from '../datasets/tensor-file.js';
 import { tileCube, trainingIndices } from '../datasets/tiling.js';
 import { Prng } from '../datasets/prng.js';
+import { LABEL } from '../datasets/sample-set.js';
 import { UserError } from '../core/errors.js';
 import { defineStep } from './context.js';
 
@@ -22,7 +23,13 @@ export const tile = defineStep('tile', { params: tileParams, output: tileOutput 
   if (params.split.maxTrain > 0 && train.length > params.split.maxTrain) {
     train = new Prng(params.seed).shuffle(train).subarray(0, params.split.maxTrain).sort();
   }
-  if (train.length === 0) throw new UserError('no training samples: every pixel is labelled anomalous', { hint: "use split.train='all'" });
+  if (train.length === 0) {
+    // Only 'background' training can find none (the load step refuses an empty cube).
+    let anomalous = 0;
+    for (const l of labels) if (l === LABEL.anomalous) anomalous++;
+    const ambiguous = labels.length - anomalous;
+    throw new UserError(`no training samples: no pixel is labelled normal (${anomalous} of ${labels.length} anomalous${ambiguous ? `, ${ambiguous} ambiguous` : ''})`, { hint: "check the label map, or use split.train 'all'" });
+  }
   let val: Int32Array | undefined;
   if (params.split.validation !== undefined) {
     // Held out of training, for model selection: a seeded shuffle, then the last fraction (Eide's np.array_split into 5, last part).

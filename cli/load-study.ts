@@ -5,7 +5,7 @@ import { fileURLToPath, pathToFileURL } from 'node:url';
 import { existsSync, readFileSync } from 'node:fs';
 import { BUILTIN_STUDIES } from '../experiments/studies.js';
 import { defineStudy, type StudySpec, type StudyInput } from '../experiments/spec.js';
-import { UserError } from '../core/errors.js';
+import { UserError, isUserError } from '../core/errors.js';
 
 /** The project's root (the folder of gantry's package.json): where built-in studies' relative paths start. */
 export const PROJECT_ROOT = (() => {
@@ -39,7 +39,15 @@ export async function loadStudy(ref: string): Promise<StudySpec> {
       throw new UserError(`study file ${ref} is not valid JSON: ${(e as Error).message}`);
     }
   } else if (ext === '.js' || ext === '.mjs') {
-    const mod = (await import(pathToFileURL(path).href)) as { default?: unknown; study?: unknown };
+    let mod: { default?: unknown; study?: unknown };
+    try {
+      mod = (await import(pathToFileURL(path).href)) as typeof mod;
+    } catch (e) {
+      // The study's own code threw (or has a syntax error): bad input, like malformed JSON.
+      if (isUserError(e)) throw e;
+      const first = (e instanceof Error ? e.message : String(e)).split('\n')[0];
+      throw new UserError(`study file ${ref} failed to load: ${e instanceof Error ? `${e.name}: ` : ''}${first}`, { hint: 'fix the module (run it with node to see the stack)', cause: e });
+    }
     input = mod.default ?? mod.study;
     if (!input) throw new UserError(`study file ${ref} exports no study`, { hint: 'export default defineStudy({...})' });
   } else {

@@ -85,13 +85,16 @@ export function parseEnviHeader(text: string, what = 'ENVI header'): EnviHeader 
     const key = line.slice(0, eq).trim().toLowerCase().replace(/\s+/g, ' ');
     let value = line.slice(eq + 1).trim();
     if (value.startsWith('{')) {
-      // A braced value runs to the first closing brace, possibly lines later.
+      // A braced value runs to the first closing brace, possibly lines later. Only each new line
+      // is searched: re-searching the growing value made an unclosed brace quadratic (a hang).
       const start = i;
-      while (!value.includes('}')) {
+      const parts = [value];
+      while (!parts[parts.length - 1].includes('}')) {
         i++;
         if (i >= lines.length) throw new UserError(`${what}: the '{' of '${key}' on line ${start + 1} is never closed`, { hint });
-        value += '\n' + lines[i];
+        parts.push(lines[i]);
       }
+      value = parts.join('\n');
       const inner = value.slice(1, value.indexOf('}'));
       // 'description' is free text that may contain commas; the rest are lists.
       fields.set(key, key === 'description' ? inner.trim() : splitList(inner));

@@ -290,8 +290,25 @@ function parsePage(t: Tiff, entries: Map<number, Entry>, index: number): Page | 
     });
   }
   if (counts.length < expected) t.fail(`${where}: ${counts.length} ${what} byte counts, expected ${expected}`);
+  // Sizes are checked against the bytes that hold them before anything is allocated: a damaged
+  // width or tile size would otherwise ask for gigabytes (up to 10^11 values) from a small file.
+  const ratio = MAX_RATIO[compression];
+  const rowBytes = chunkW * (planar === 2 ? 1 : spp) * (bits / 8);
+  for (let k = 0; k < expected; k++) {
+    const rowsIn = tiled ? chunkH : Math.min(chunkH, height - (k % down) * chunkH);
+    const need = rowsIn * rowBytes;
+    if (offsets[k] + counts[k] > t.buf.length) t.fail(`truncated: ${where} ${what} ${k} at byte ${offsets[k]} has ${counts[k]} bytes but the file ends at ${t.buf.length}`);
+    if (compression === 1 && need > counts[k]) t.fail(`truncated: ${where} ${what} ${k} decodes to ${counts[k]} bytes, expected ${need}`);
+    if (need > counts[k] * ratio) {
+      t.fail(`${where}: ${what} ${k} holds ${counts[k]} bytes of ${COMPRESSION_LABEL[compression]} data, too few for the ${need} bytes of its ${chunkW}×${rowsIn} pixels: the file is truncated or its sizes are damaged`);
+    }
+  }
   return { index, width, height, spp, bits, format, compression, predictor, planar, tiled, chunkW, chunkH, offsets, counts };
 }
+
+/** The most a compressed chunk can expand: PackBits 128 bytes from 2, Deflate 1032:1, LZW one ≤4096-byte string per 12-bit code. */
+const MAX_RATIO: Record<number, number> = { 1: 1, 32773: 64, 8: 1032, 32946: 1032, 5: 2731 };
+const COMPRESSION_LABEL: Record<number, string> = { 32773: 'PackBits', 8: 'Deflate', 32946: 'Deflate', 5: 'LZW' };
 
 function chunkBytes(w: number, h: number, spp: number, bits: number): number {
   return w * h * spp * (bits / 8);
@@ -361,7 +378,14 @@ export function decodeTiffCube(buf: Uint8Array, source = 'TIFF'): TiffCube {
   const rows = p0.height;
   const cols = p0.width;
   const bands = pages.reduce((a, p) => a + p.spp, 0);
-  const data = new Float64Array(rows * cols * bands);
+  let data: Float64Array | undefined;
+  try {
+    data = new Float64Array(rows * cols * bands);
+  } catch {
+    // Sizes the chunks can hold, and still more than this process can allocate.
+    t.fail(`a ${rows}×${cols}×${bands} cube (${((rows * cols * bands * 8) / 2 ** 30).toFixed(1)} GiB as float64) is too large to load`, 'crop the cube or select fewer pages');
+  }
+  if (!data) throw new Error('unreachable');
   let base = 0;
   for (const p of pages) {
     decodePage(t, p, data, bands, base);

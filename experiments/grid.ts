@@ -52,7 +52,9 @@ export function resolveStudy(spec: StudySpec, opts: ResolveOptions, hash: Hasher
       else problems.push({ path: 'seeds', message: 'expected a non-empty list of non-negative integers, e.g. --set seeds=[0,1,2]' });
       continue;
     }
-    setPath(base, path, value);
+    const bad = badPath(path);
+    if (bad) problems.push({ path, message: bad });
+    else setPath(base, path, value);
   }
   const grid = profile?.grid ?? spec.grid;
 
@@ -114,6 +116,10 @@ function dedupe(ps: SpecProblem[]): SpecProblem[] {
 
 /** All assignments of one grid block: set × cartesian × zip × random. */
 export function expandBlock(block: GridBlock): Record<string, unknown>[] {
+  for (const path of [...Object.keys(block.set ?? {}), ...Object.keys(block.cartesian ?? {}), ...Object.keys(block.zip ?? {}), ...Object.keys(block.random?.space ?? {})]) {
+    const bad = badPath(path);
+    if (bad) throw new Error(`'${path}': ${bad}`);
+  }
   let combos: Record<string, unknown>[] = [{ ...(block.set ?? {}) }];
   for (const [path, values] of Object.entries(block.cartesian ?? {})) {
     combos = combos.flatMap((c) => values.map((v) => ({ ...c, [path]: v })));
@@ -150,6 +156,14 @@ function sampleAxis(axis: { uniform?: [number, number]; loguniform?: [number, nu
 /** Six significant digits: sampled values print and hash the same everywhere. */
 function round(x: number): number {
   return Number(x.toPrecision(6));
+}
+
+/** Why a dotted path cannot name a config value (an empty part, or one that would reach Object.prototype), else undefined. */
+export function badPath(path: string): string | undefined {
+  const parts = path.split('.');
+  if (parts.some((p) => p === '')) return 'a dotted path with an empty part';
+  if (parts.some((p) => p === '__proto__' || p === 'constructor' || p === 'prototype')) return 'not a config key';
+  return undefined;
 }
 
 export function setPath(obj: Record<string, unknown>, path: string, value: unknown): void {

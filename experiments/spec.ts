@@ -130,7 +130,19 @@ export const datasetSpec = z.discriminatedUnion('kind', [syntheticHsiSpec, matHs
 /** Band range [start, end) with a step; `end` defaults to all bands. */
 const bandSelection = z
   .object({ start: int().default(0), end: int(1).optional(), step: int(1).default(1) })
-  .strict();
+  .strict()
+  .refine((b) => b.end === undefined || b.start < b.end, { message: 'start must be below end: the range [start, end) selects no band', path: ['end'] });
+
+/** Band counts a dataset spec fixes without reading a file. */
+function knownBands(d: z.output<typeof cubeDatasetSpec>): number | undefined {
+  return d.kind === 'synthetic-hsi' ? d.bands : d.kind === 'synthetic-points' ? 2 : undefined;
+}
+
+/** `select` of a GAN's params, when the study sets it (other models select nothing). */
+function selectOf(model: unknown): string | undefined {
+  const v = (model as { select?: unknown }).select;
+  return typeof v === 'string' ? v : undefined;
+}
 
 export const filterSpec = z
   .object({
@@ -267,6 +279,19 @@ export const cubeTrialConfigSchema = z
     if (c.model.kind === 'algan' && c.tiling.kind === 'window') {
       ctx.addIssue({ code: 'custom', path: ['tiling', 'kind'], message: 'algan takes spectra (pixel tiling) or square power-of-two images, not odd-sized windows' });
     }
+    // A band range the spec alone shows cannot fit: said here, before any file is read.
+    const nb = knownBands(c.dataset);
+    const { start, end } = c.filter.bands;
+    if (nb !== undefined && (start >= nb || (end ?? nb) > nb)) {
+      ctx.addIssue({ code: 'custom', path: ['filter', 'bands'], message: `[${start}, ${end ?? nb}) does not fit the dataset's ${nb} bands (band numbers run from 0 to ${nb - 1})` });
+    }
+    // Model selection on validation: a cube's validation pixels are held out of the training pixels.
+    const select = selectOf(c.model);
+    if ((select === 'val-auc' || select === 'val-loss') && c.split.validation === undefined) {
+      ctx.addIssue({ code: 'custom', path: ['model', 'select'], message: `select '${select}' needs validation pixels: set split.validation (e.g. 0.2), or use select 'auto' or 'last'` });
+    } else if (select === 'val-auc' && c.split.train === 'background') {
+      ctx.addIssue({ code: 'custom', path: ['model', 'select'], message: "select 'val-auc' needs anomalous validation pixels, but with split.train 'background' validation is drawn from background pixels only: use select 'val-loss' or 'auto'" });
+    }
   });
 export type CubeTrialConfig = z.output<typeof cubeTrialConfigSchema>;
 
@@ -291,6 +316,14 @@ export const itemTrialConfigSchema = z
     }
     if (size !== undefined && !c.features && (CONV_IMAGE_MODELS as readonly string[]).includes(c.model.kind) && !(size >= 8 && (size & (size - 1)) === 0)) {
       ctx.addIssue({ code: 'custom', path: ['tiling', c.tiling.kind === 'resize' && c.tiling.crop ? 'crop' : 'size'], message: `${c.model.kind} needs square images whose side is a power of two, at least 8 (got ${size}); try ${2 ** Math.max(3, Math.round(Math.log2(size)))}` });
+    }
+    // Fractions fix the validation split's classes before any item is read.
+    const select = selectOf(c.model);
+    if (c.split.protocol === 'fractions' && c.split.normal && c.split.anomalous && (select === 'val-auc' || select === 'val-loss')) {
+      const lacking = [c.split.normal[1] === 0 && 'normal', select === 'val-auc' && c.split.anomalous[1] === 0 && 'anomalous'].filter(Boolean);
+      if (lacking.length) {
+        ctx.addIssue({ code: 'custom', path: ['model', 'select'], message: `select '${select}' needs ${lacking.join(' and ')} validation items, but split.${lacking[0]}'s validation fraction (the second) is 0: ${lacking.includes('normal') ? 'give it a validation fraction, or use' : "use select 'val-loss' or"} select 'auto'` });
+      }
     }
   });
 export type ItemTrialConfig = z.output<typeof itemTrialConfigSchema>;

@@ -91,3 +91,17 @@ export const REPO_ROOT = (() => {
 
 /** The shared real data beside the checkout (present in CI; tests that need it skip without it). */
 export const SANDIEGO = join(REPO_ROOT, '..', 'shared', 'data', 'hsi', 'sandiego_plane.mat');
+
+/**
+ * A study whose filter asks for bands 0–99 of a 6-band cube in a .mat file (written to `dir`):
+ * bad input that only the filter step can see (the band count is in the file, not the spec).
+ */
+export async function bandsBeyondCubeStudy(dir: string): Promise<Record<string, unknown>> {
+  const [rows, cols, bands] = [8, 8, 6];
+  const path = join(dir, 'six-bands.mat');
+  await writeFile(path, matFile([
+    { name: 'data', dims: [rows, cols, bands], data: Array.from({ length: rows * cols * bands }, (_, i) => (i * 7) % 11) },
+    { name: 'map', dims: [rows, cols], data: Array.from({ length: rows * cols }, (_, i) => (i % 9 === 0 ? 1 : 0)) },
+  ]));
+  return toyStudy({ base: { dataset: { kind: 'mat', path }, model: { kind: 'rx' }, filter: { bands: { start: 0, end: 99 } } }, grid: [{}] });
+}

@@ -153,12 +153,26 @@ function shapeOf(meta: Metadata, what: string): SourceShape {
   return { gray: colour === 1, bitDepth, cmyk };
 }
 
+/**
+ * The most pixel bytes a file of n bytes can hold: LZW's 2731:1 (TIFF) is the loosest of the
+ * formats (Deflate 1032:1, JPEG about 500:1), plus room for headers. libjpeg pads a damaged
+ * file with grey without an error, so a size field set to 65535 decoded 50 million values from
+ * 527 bytes.
+ */
+const maxPixelBytes = (n: number) => 2731 * n + 65536;
+
 async function decodeWithSharp(buf: Uint8Array, what: string): Promise<DecodedImage> {
   let shape: SourceShape;
+  let meta: Metadata;
   try {
-    shape = shapeOf(await sharp(buf, { failOn: 'error' }).metadata(), what);
+    meta = await sharp(buf, { failOn: 'error' }).metadata();
+    shape = shapeOf(meta, what);
   } catch (e) {
     throw e instanceof ImageDecodeError ? e : sharpFailure(what, e, buf);
+  }
+  const pixelBytes = meta.width * meta.height * meta.channels * (shape.bitDepth / 8);
+  if (pixelBytes > maxPixelBytes(buf.length)) {
+    throw new ImageDecodeError(what, `truncated or damaged: a ${meta.width}×${meta.height} ${meta.format.toUpperCase()} cannot be held in ${buf.length} bytes`, { hint: 'the file is incomplete or damaged; copy or download it again' });
   }
   const { gray, bitDepth, cmyk } = shape;
   // Without an explicit target colourspace sharp turns grey into sRGB and 16 bits into 8.

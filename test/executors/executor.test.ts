@@ -9,7 +9,7 @@ import { LocalStore } from '../../infra/store/local.js';
 import { Catalog } from '../../infra/catalog.js';
 import { rebuildCatalog } from '../../executors/rebuild.js';
 import { listRecords } from '../../infra/ledger.js';
-import { tempHome, toyStudy } from '../helpers.js';
+import { bandsBeyondCubeStudy, tempHome, toyStudy } from '../helpers.js';
 import { isUserError } from '../../core/errors.js';
 
 async function run(home: string, input: StudyInput, events: ExecEvent[] = []) {
@@ -63,8 +63,8 @@ test('a 3×3 ablation computes load/filter/tile once, relaunching recomputes not
 
 test('a step that fails with bad input leaves no artifact and a failed trial in the catalog', async () => {
   const home = await tempHome();
-  // Band selection beyond the cube: the filter step fails with a UserError.
-  const input = toyStudy({ base: { ...(toyStudy().base as object), filter: { bands: { start: 0, end: 99 } } }, grid: [{ set: { model: { kind: 'rx' } } }] }) as StudyInput;
+  // Band selection beyond the cube in a file: the filter step fails with a UserError.
+  const input = (await bandsBeyondCubeStudy(home)) as StudyInput;
   // Bad data fails the launch once, before any training, as bad input.
   await assert.rejects(run(home, input), (e: unknown) => isUserError(e) && /^dataset: filter step failed: band selection \[0, 99\) does not fit a cube of 6 bands/.test((e as Error).message));
   const store = new LocalStore(join(home, 'store'));

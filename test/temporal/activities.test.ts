@@ -20,7 +20,7 @@ import { registerStudy } from '../../executors/prepare.js';
 import { trialsToSchedule } from '../../executors/temporal/client.js';
 import { writePlan } from '../../executors/temporal/plan.js';
 import type { StepActivityInput, StepHeartbeat, TrialPlan } from '../../workflows/temporal/types.js';
-import { tempHome, toyStudy } from '../helpers.js';
+import { bandsBeyondCubeStudy, tempHome, toyStudy } from '../helpers.js';
 
 const POLICY = { everyIterations: 25, everyMinutes: 5, keep: 2 };
 const LAUNCHED = '2026-01-01T00:00:00.000Z';
@@ -188,7 +188,7 @@ test('bad input fails at once, non-retryable, leaving a failed record and no art
   });
   const a = setup(flaky, home);
   try {
-    const bad = await prepare(toyStudy({ base: { ...(toyStudy().base as object), filter: { bands: { start: 0, end: 99 } } }, grid: [{ set: { model: { kind: 'rx' } } }] }));
+    const bad = await prepare(await bandsBeyondCubeStudy(home));
     const [bt] = bad.trials;
     await a.activities.load(input(bad.study, bt.id, bt.steps[0]));
     a.use(new FakeRuntime(1));
