@@ -86,3 +86,60 @@ export function duration(ms: number): string {
   if (s < 3600) return `${Math.floor(s / 60)}m${String(s % 60).padStart(2, '0')}s`;
   return `${Math.floor(s / 3600)}h${String(Math.floor((s % 3600) / 60)).padStart(2, '0')}m`;
 }
+
+/**
+ * Split text into lines of at most `width` characters, at spaces where it can, hard-cut where a
+ * word is longer. Existing newlines are kept.
+ */
+export function wrapText(text: string, width: number): string[] {
+  const out: string[] = [];
+  for (const para of text.split('\n')) {
+    if (width < 1 || para.length <= width) {
+      out.push(para);
+      continue;
+    }
+    let line = '';
+    for (let word of para.split(' ')) {
+      if (line.length && line.length + 1 + word.length <= width) {
+        line += ' ' + word;
+        continue;
+      }
+      if (line.length) out.push(line);
+      for (; word.length > width; word = word.slice(width)) out.push(word.slice(0, width));
+      line = word;
+    }
+    out.push(line);
+  }
+  return out;
+}
+
+/**
+ * A table whose cells are never cut: without `width` (not a terminal) every cell is shown whole;
+ * with one (the terminal's columns), the `wrap` columns — the widest first — narrow until the
+ * table fits, and their text wraps onto continuation lines. Columns not in `wrap` keep their width.
+ */
+export function renderWrappedTable(columns: string[], rows: unknown[][], opts: { width?: number; wrap?: number[]; minWidth?: number } = {}): string {
+  const text = rows.map((r) => r.map(cellText));
+  const widths = columns.map((c) => c.length);
+  for (const r of text) for (let i = 0; i < widths.length; i++) for (const l of r[i].split('\n')) if (l.length > widths[i]) widths[i] = l.length;
+  const wrap = opts.wrap ?? columns.map((_, i) => i);
+  if (opts.width !== undefined) {
+    const room = opts.width - 2 * (columns.length - 1);
+    const min = opts.minWidth ?? 16;
+    let total = widths.reduce((a, b) => a + b, 0);
+    while (total > room) {
+      let widest = -1;
+      for (const i of wrap) if (widths[i] > Math.max(min, columns[i].length) && (widest < 0 || widths[i] > widths[widest])) widest = i;
+      if (widest < 0) break; // as narrow as it goes: the terminal wraps the rest
+      widths[widest]--;
+      total--;
+    }
+  }
+  const lines = [tableLine(columns, widths), tableRule(widths)];
+  for (const r of text) {
+    const cells = r.map((c, i) => (c.length > widths[i] || c.includes('\n') ? wrapText(c, widths[i]) : [c]));
+    const height = Math.max(...cells.map((c) => c.length));
+    for (let k = 0; k < height; k++) lines.push(cells.map((c, i) => (c[k] ?? '').padEnd(widths[i])).join('  ').trimEnd());
+  }
+  return lines.join('\n');
+}

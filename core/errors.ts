@@ -29,6 +29,10 @@ export class EnvironmentError extends Error {
   }
 }
 
+/** File-system error codes that are the machine's fault (permissions, a read-only or full disk), not the input's. */
+const MACHINE_FAULT_CODES: ReadonlySet<string> = new Set(['EACCES', 'EPERM', 'EROFS', 'ENOSPC', 'EDQUOT', 'EFBIG']);
+export const isMachineFault = (e: unknown): boolean => MACHINE_FAULT_CODES.has((e as NodeJS.ErrnoException)?.code ?? '');
+
 export function isEnvironmentError(e: unknown): e is EnvironmentError {
   return e instanceof EnvironmentError || (e instanceof Error && e.name === 'EnvironmentError');
 }

@@ -2,7 +2,7 @@
 import { Worker } from 'node:worker_threads';
 import type { CheckpointPolicy } from '../activities/context.js';
 import type { StepCall } from '../experiments/plan.js';
-import { CancelledError, UserError } from '../core/errors.js';
+import { CancelledError, EnvironmentError, UserError } from '../core/errors.js';
 import type { StepHost } from './step-context.js';
 import type { FromWorker, ToWorker } from './step-worker.js';
 
@@ -97,7 +97,7 @@ export class StepPool {
 
 /** Errors cross the thread boundary as plain data; give them back their kind. */
 function revive(e: { name: string; message: string; hint?: string; stack?: string }): Error {
-  const err = e.name === 'UserError' ? new UserError(e.message, { hint: e.hint }) : e.name === 'CancelledError' ? new CancelledError(e.message) : Object.assign(new Error(e.message), { name: e.name });
+  const err = e.name === 'UserError' ? new UserError(e.message, { hint: e.hint }) : e.name === 'EnvironmentError' ? new EnvironmentError(e.message, { hint: e.hint }) : e.name === 'CancelledError' ? new CancelledError(e.message) : Object.assign(new Error(e.message), { name: e.name });
   if (e.stack) err.stack = e.stack;
   return err;
 }

@@ -6,11 +6,12 @@
  */
 import { mkdir, rm } from 'node:fs/promises';
 import { dirname } from 'node:path';
-import { DuckDBInstance, DuckDBTimestampValue, StatementType, type DuckDBConnection, type DuckDBAppender } from '@duckdb/node-api';
-import { UserError } from '../core/errors.js';
+import { DuckDBInstance, DuckDBTimestampValue, StatementType, type DuckDBConnection, type DuckDBAppender, type DuckDBResult } from '@duckdb/node-api';
+import { EnvironmentError, UserError, isEnvironmentError, isUserError } from '../core/errors.js';
 
 // 2: scores.split; removed_items, sample_sources and the scored_samples view (item datasets). Additive: version-1 catalogs migrate in place.
-export const CATALOG_SCHEMA_VERSION = 2;
+// 3: launches, launch_trials, the latest_launch view; trial_summary and cell_summary gain profile and overrides. Additive too.
+export const CATALOG_SCHEMA_VERSION = 3;
 
 const DDL = `
 CREATE TABLE IF NOT EXISTS gantry_meta (key VARCHAR PRIMARY KEY, value VARCHAR);
@@ -37,6 +38,16 @@ ALTER TABLE scores ADD COLUMN IF NOT EXISTS split VARCHAR;
 CREATE TABLE IF NOT EXISTS removed_items (step_key VARCHAR, rel VARCHAR, removed_by VARCHAR, filter VARCHAR, reason VARCHAR);
 CREATE TABLE IF NOT EXISTS sample_sources (
   step_key VARCHAR, sample INTEGER, item INTEGER, rel VARCHAR, sha256 VARCHAR, class VARCHAR, y INTEGER, x INTEGER, label UTINYINT);
+CREATE TABLE IF NOT EXISTS launches (
+  launch_id VARCHAR PRIMARY KEY, study VARCHAR, profile VARCHAR, overrides JSON, started_at TIMESTAMP,
+  gantry_version VARCHAR, git_commit VARCHAR, executor VARCHAR, trials INTEGER, grid_id VARCHAR);
+CREATE TABLE IF NOT EXISTS launch_trials (launch_id VARCHAR, trial_id VARCHAR);
+
+-- The newest launch that included each trial: how it was last run (profile, --set overrides).
+CREATE OR REPLACE VIEW latest_launch AS
+  SELECT lt.trial_id, l.launch_id, l.profile, l.overrides, l.started_at
+  FROM launch_trials lt JOIN launches l USING (launch_id)
+  QUALIFY row_number() OVER (PARTITION BY lt.trial_id ORDER BY l.started_at DESC, l.launch_id DESC) = 1;
 
 CREATE OR REPLACE VIEW scored_samples AS
   SELECT s.trial_id, s.score_set, s.sample, s.value, s.label, s.split, l.item, l.rel, l.sha256, l.class, l.y, l.x
@@ -52,16 +63,18 @@ CREATE OR REPLACE VIEW trial_summary AS
          max(f.value) FILTER (WHERE f.name = 'auc') AS auc,
          max(f.value) FILTER (WHERE f.name = 'logauc') AS logauc,
          max(f.value) FILTER (WHERE f.name = 'image_auc') AS image_auc,
-         t.finished_at
-  FROM trials t LEFT JOIN final_metrics f USING (trial_id)
+         t.finished_at, ll.profile, ll.overrides
+  FROM trials t LEFT JOIN final_metrics f USING (trial_id) LEFT JOIN latest_launch ll USING (trial_id)
   GROUP BY ALL;
+-- Grouped by profile and overrides too: re-runs of a cell under other settings are rows of their own.
 CREATE OR REPLACE VIEW cell_summary AS
   SELECT study, cell_id, cell, model, count(*) AS seeds,
          avg(auc) AS auc_mean, stddev_samp(auc) AS auc_std,
          avg(logauc) AS logauc_mean, stddev_samp(logauc) AS logauc_std,
-         avg(image_auc) AS image_auc_mean, stddev_samp(image_auc) AS image_auc_std
+         avg(image_auc) AS image_auc_mean, stddev_samp(image_auc) AS image_auc_std,
+         profile, overrides
   FROM trial_summary WHERE status = 'done'
-  GROUP BY study, cell_id, cell, model;
+  GROUP BY study, cell_id, cell, model, profile, overrides;
 `;
 
 export interface StudyRow {
@@ -72,6 +85,19 @@ export interface StudyRow {
   axes: string[];
   seeds: number[];
   store: string;
+}
+
+export interface LaunchRow {
+  launchId: string;
+  gridId: string;
+  study: string;
+  profile: string | null;
+  overrides: Record<string, unknown>;
+  startedAt: string;
+  gantryVersion: string;
+  gitCommit: string | null;
+  executor: string;
+  trials: number;
 }
 
 export interface TrialRows {
@@ -118,20 +144,43 @@ export interface TrialRows {
 export class Catalog {
   private constructor(private readonly instance: DuckDBInstance, readonly conn: DuckDBConnection, readonly path: string) {}
 
-  /** Open for writing, creating the schema if needed. Waits briefly if another writer holds it. */
+  /**
+   * Open for writing, creating the schema if needed. Waits briefly if another writer holds it.
+   * A catalog that cannot be written (read-only, no space, no permission) fails here, before any
+   * work, as an EnvironmentError naming it: opening commits the schema.
+   */
   static async open(path: string): Promise<Catalog> {
-    await mkdir(dirname(path), { recursive: true });
-    const instance = await withLockRetry(path, () => DuckDBInstance.create(path));
-    const conn = await instance.connect();
-    const cat = new Catalog(instance, conn, path);
-    await conn.run(DDL);
-    await conn.run(`INSERT OR REPLACE INTO gantry_meta VALUES ('schema_version', '${CATALOG_SCHEMA_VERSION}')`);
-    return cat;
+    await mkdir(dirname(path), { recursive: true }).catch((e: NodeJS.ErrnoException) => {
+      if (e.code === 'ENOTDIR' || e.code === 'EEXIST') {
+        throw new UserError(`the catalog's folder ${dirname(path)} cannot be made: part of that path is a file`, { hint: 'set GANTRY_CATALOG (or GANTRY_HOME) to a path in a folder' });
+      }
+      const f = fileFault(e);
+      if (!f) throw e;
+      throw new EnvironmentError(`cannot create the catalog's folder ${dirname(path)}: ${f.what}`, {
+        hint: f.kind === 'access' ? 'make its parent writable, or set GANTRY_CATALOG to a writable path' : `free space there, or set GANTRY_CATALOG to a path on another disk`,
+        cause: e,
+      });
+    });
+    const instance = await withLockRetry(path, () => DuckDBInstance.create(path)).catch((e) => {
+      throw catalogFault(path, e);
+    });
+    try {
+      const conn = await instance.connect();
+      const cat = new Catalog(instance, conn, path);
+      await conn.run(DDL);
+      await conn.run(`INSERT OR REPLACE INTO gantry_meta VALUES ('schema_version', '${CATALOG_SCHEMA_VERSION}')`);
+      return cat;
+    } catch (e) {
+      instance.closeSync();
+      throw catalogFault(path, e);
+    }
   }
 
   /** Open read-only: the connection `gantry query` uses, so a query can never change the catalog. */
   static async openReadOnly(path: string): Promise<Catalog> {
     const instance = await withLockRetry(path, () => DuckDBInstance.create(path, { access_mode: 'READ_ONLY' })).catch((e) => {
+      const fault = catalogFault(path, e, 'read');
+      if (fault !== e) throw fault;
       if (/does not exist|No such file|Cannot open/i.test(String(e))) {
         throw new UserError(`no catalog at ${path}`, { hint: "run a study first, or 'gantry catalog rebuild'" });
       }
@@ -149,7 +198,51 @@ export class Catalog {
     await this.conn.run(
       `INSERT OR REPLACE INTO studies VALUES ($study, $version, $description, $profile, $axes::VARCHAR[], $seeds::INTEGER[], $store, now()::TIMESTAMP)`,
       { study: s.study, version: s.version, description: s.description, profile: s.profile, axes: JSON.stringify(s.axes), seeds: JSON.stringify(s.seeds), store: s.store },
-    );
+    ).catch((e) => {
+      throw catalogFault(this.path, e);
+    });
+  }
+
+  /** The launches the catalog holds (their documents never change, so these need no re-recording). */
+  async launchIds(): Promise<Set<string>> {
+    return new Set((await this.query('SELECT launch_id FROM launches')).rows.map((r) => String(r[0])));
+  }
+
+  /** A launch and its trials, in one transaction, replacing any earlier rows of it. */
+  async insertLaunch(l: LaunchRow, trialIds: readonly string[]): Promise<void> {
+    await this.conn.run('BEGIN TRANSACTION');
+    try {
+      for (const t of ['launches', 'launch_trials']) await this.conn.run(`DELETE FROM ${t} WHERE launch_id = $id`, { id: l.launchId });
+      await this.conn.run(
+        `INSERT INTO launches (launch_id, study, profile, overrides, started_at, gantry_version, git_commit, executor, trials, grid_id)
+         VALUES ($id, $study, $profile, $overrides::JSON, $startedAt::TIMESTAMP, $version, $commit, $executor, $trials, $grid)`,
+        { id: l.launchId, study: l.study, profile: l.profile, overrides: JSON.stringify(l.overrides), startedAt: l.startedAt, version: l.gantryVersion, commit: l.gitCommit, executor: l.executor, trials: l.trials, grid: l.gridId },
+      );
+      await this.append('launch_trials', [...trialIds], (a, id) => {
+        a.appendVarchar(l.launchId);
+        a.appendVarchar(id);
+      });
+      await this.conn.run('COMMIT');
+    } catch (e) {
+      await this.conn.run('ROLLBACK').catch(() => {});
+      throw catalogFault(this.path, e);
+    }
+  }
+
+  /** Drop the rows of steps gone from the store (`gantry gc`); rows of trials that still list them stay. */
+  async forgetSteps(keys: readonly string[]): Promise<void> {
+    if (!keys.length) return;
+    const list = keys.map((k) => `'${k.replace(/'/g, "''")}'`).join(',');
+    await this.conn.run('BEGIN TRANSACTION');
+    try {
+      for (const t of ['steps', 'lineage', 'artifacts', 'removed_items', 'sample_sources']) {
+        await this.conn.run(`DELETE FROM ${t} WHERE step_key IN (${list}) AND step_key NOT IN (SELECT step_key FROM trial_steps)`);
+      }
+      await this.conn.run('COMMIT');
+    } catch (e) {
+      await this.conn.run('ROLLBACK').catch(() => {});
+      throw catalogFault(this.path, e);
+    }
   }
 
   /** Replace every row of one trial in one transaction: re-recording a trial never duplicates rows. */
@@ -257,8 +350,9 @@ export class Catalog {
       }
       await this.conn.run('COMMIT');
     } catch (e) {
+      // A failed COMMIT (a full disk) has already rolled back: the trial's old rows stand.
       await this.conn.run('ROLLBACK').catch(() => {});
-      throw e;
+      throw catalogFault(this.path, e);
     }
   }
 
@@ -308,6 +402,11 @@ export class Catalog {
     return { columns: result.columnNames(), chunks: result.yieldRowsJs() as AsyncIterable<unknown[][]> };
   }
 
+  /** `userQuery` as DuckDB streams it: its column types and raw chunks (`gantry query --format parquet` copies them). */
+  async userQueryResult(sql: string): Promise<DuckDBResult> {
+    return (await this.prepareUserQuery(sql)).stream();
+  }
+
   private async prepareUserQuery(sql: string) {
     if (!this.sandboxed) {
       await this.conn.run('SET enable_external_access = false');
@@ -336,7 +435,10 @@ function appendTs(a: DuckDBAppender, ms: number | null | undefined): void {
   else a.appendTimestamp(new DuckDBTimestampValue(BigInt(Math.round(ms)) * 1000n));
 }
 
-/** DuckDB refuses a second process while one writes; writers hold it briefly, so wait a little. */
+/**
+ * DuckDB refuses a second process while one writes; writers hold it briefly, so wait a little.
+ * Past the wait it is the machine's state, not the input: an EnvironmentError (exit 1).
+ */
 async function withLockRetry<T>(path: string, open: () => Promise<T>, waitMs = 15_000): Promise<T> {
   const deadline = Date.now() + waitMs;
   for (let delay = 50; ; delay = Math.min(delay * 2, 1000)) {
@@ -345,9 +447,12 @@ async function withLockRetry<T>(path: string, open: () => Promise<T>, waitMs = 1
     } catch (e) {
       const msg = String(e);
       // "\block" so that a corrupt file's "block …" is not taken for a lock held elsewhere.
+      if (/Could not set lock/i.test(msg) && /not implemented|not supported|no locks available/i.test(msg)) {
+        throw new EnvironmentError(`the file system holding the catalog ${path} does not support file locks`, { hint: 'set GANTRY_CATALOG to a path on a local disk', cause: e });
+      }
       const locked = /\block\b/i.test(msg);
       if (!locked || Date.now() > deadline) {
-        if (locked) throw new UserError(`catalog ${path} is locked by another process`, { hint: 'wait for it to finish, then retry' });
+        if (locked) throw new EnvironmentError(`catalog ${path} is locked by another process`, { hint: 'wait for it to finish (a gantry run or worker writing it), then retry' });
         if (/corrupt|not a valid duckdb|invalid database/i.test(msg)) {
           throw new UserError(`catalog ${path} is corrupt (${msg.split('\n')[0].slice(0, 160)})`, { hint: "the store holds everything: move the file away and run 'gantry catalog rebuild'" });
         }
@@ -356,6 +461,43 @@ async function withLockRetry<T>(path: string, open: () => Promise<T>, waitMs = 1
       await new Promise((r) => setTimeout(r, delay));
     }
   }
+}
+
+/** What a failed file operation says went wrong, when it is the machine's fault: from Node's code or DuckDB's message. */
+const FAULTS: { codes: string[]; text: RegExp; what: string; kind: 'space' | 'limit' | 'access' }[] = [
+  { codes: ['ENOSPC'], text: /No space left on device/i, what: 'no space left on device', kind: 'space' },
+  { codes: ['EDQUOT'], text: /Disk quota exceeded/i, what: 'disk quota exceeded', kind: 'space' },
+  { codes: ['EFBIG'], text: /File too large/i, what: 'file too large', kind: 'limit' },
+  { codes: ['EROFS'], text: /Read-only file system/i, what: 'read-only file system', kind: 'access' },
+  { codes: ['EACCES'], text: /Permission denied/i, what: 'permission denied', kind: 'access' },
+  { codes: ['EPERM'], text: /Operation not permitted/i, what: 'operation not permitted', kind: 'access' },
+];
+
+/** The machine's fault behind a failed file operation (Node's error code, or DuckDB's text for it), if that is what it was. */
+export function fileFault(e: unknown): { what: string; kind: 'space' | 'limit' | 'access' } | undefined {
+  const code = (e as NodeJS.ErrnoException)?.code;
+  const msg = e instanceof Error ? e.message : String(e);
+  return FAULTS.find((x) => (code !== undefined && x.codes.includes(code)) || x.text.test(msg));
+}
+
+/**
+ * A failure on the catalog's file as the user should see it: the machine's faults (a read-only
+ * file or folder, no permission, a full disk, a file-size limit) as one EnvironmentError line that
+ * names the path and what to do; anything else as it was. DuckDB reports these as text ("IO
+ * Error: Cannot open file …: Permission denied", "TransactionContext Error: Failed to commit:
+ * Could not write file … No space left on device"), Node as error codes.
+ */
+export function catalogFault(path: string, e: unknown, access: 'read' | 'write' = 'write'): unknown {
+  if (isUserError(e) || isEnvironmentError(e)) return e;
+  const f = fileFault(e);
+  if (!f) return e;
+  const dir = dirname(path);
+  const hint =
+    f.kind === 'space' ? `free space on the disk holding ${dir}, or set GANTRY_CATALOG to a path on another disk; the store keeps every result, so running again records them`
+    : f.kind === 'limit' ? `raise the file-size limit (ulimit -f), or set GANTRY_CATALOG to a path on another file system`
+    : access === 'read' ? `make it readable, or set GANTRY_CATALOG to another catalog`
+    : `make it and ${dir} writable, or set GANTRY_CATALOG to a writable path`;
+  return new EnvironmentError(`cannot ${access} the catalog ${path}: ${f.what}`, { hint, cause: e });
 }
 
 /** Delete the catalog file (and its WAL), for rebuild. */

@@ -15,6 +15,7 @@ import { open, readFile, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { z } from 'zod';
 import { UserError } from '../../core/errors.js';
+import { pidAlive } from '../process.js';
 
 const pointSchema = z.object({
   name: z.string().min(1),
@@ -239,7 +240,7 @@ function takeLock(path: string): void {
         // vanished meanwhile: try again
       }
       // The same pid is a restart within this process (tests) or a reused pid: the old owner is gone.
-      if (pid && pid !== process.pid && alive(pid)) throw new OutboxInUse(path.replace(/\/lock$/, ''), pid);
+      if (pid && pid !== process.pid && pidAlive(pid)) throw new OutboxInUse(path.replace(/\/lock$/, ''), pid);
       try {
         if (statSync(path).isFile()) writeFileSync(path, String(process.pid));
         return;
@@ -249,15 +250,6 @@ function takeLock(path: string): void {
     }
   }
   throw new UserError(`could not lock the MLflow outbox ${path}`);
-}
-
-function alive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (e) {
-    return (e as NodeJS.ErrnoException).code === 'EPERM';
-  }
 }
 
 async function syncDir(dir: string): Promise<void> {

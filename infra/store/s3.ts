@@ -11,9 +11,9 @@ import { createReadStream } from 'node:fs';
 import { Readable, Transform } from 'node:stream';
 import { z } from 'zod';
 import type { S3Client } from '@aws-sdk/client-s3';
-import { UserError } from '../../core/errors.js';
+import { EnvironmentError, UserError } from '../../core/errors.js';
 import { sha256Hex } from '../hash.js';
-import { checkKey, NotFoundError, type ArtifactRef, type ArtifactStore } from './store.js';
+import { checkKey, ConditionalWritesUnsupportedError, NotFoundError, type ArtifactRef, type ArtifactStore, type CasResult, type Versioned } from './store.js';
 
 type S3Sdk = typeof import('@aws-sdk/client-s3');
 let sdk: Promise<S3Sdk> | undefined;
@@ -94,7 +94,11 @@ const MIB = 1024 * 1024;
 const PROBE_PREFIX = '.gantry-probe-';
 /** `<prefix>/.gantry-uploads/<id>/<key>`: a multipart upload of <key> in progress (see putFile). */
 const UPLOADS_PREFIX = '.gantry-uploads/';
+/** `<prefix>/.gantry-versioned/<key>`: a versioned document (a step lease), never listed as an artifact. */
+const VERSIONED_PREFIX = '.gantry-versioned/';
 const CREDENTIAL_ERRORS = new Set(['InvalidAccessKeyId', 'SignatureDoesNotMatch', 'ExpiredToken', 'InvalidToken', 'TokenRefreshRequired', 'InvalidClientTokenId', 'Forbidden']);
+/** The server is out of space or over a quota: MinIO (XMinioStorageFull 507, XMinioAdminBucketQuotaExceeded 400), Ceph RGW (QuotaExceeded 403), WebDAV-style 507. */
+const STORAGE_FULL_ERRORS = new Set(['XMinioStorageFull', 'XMinioAdminBucketQuotaExceeded', 'QuotaExceeded', 'InsufficientStorage']);
 const REGION_ERRORS = new Set(['PermanentRedirect', 'AuthorizationHeaderMalformed', 'IllegalLocationConstraintException']);
 const NETWORK_CODES = new Set(['ECONNREFUSED', 'ECONNRESET', 'ECONNABORTED', 'EPIPE', 'ETIMEDOUT', 'ENOTFOUND', 'EAI_AGAIN', 'EHOSTUNREACH', 'ENETUNREACH', 'EHOSTDOWN', 'ENETDOWN']);
 
@@ -210,18 +214,25 @@ export class S3Store implements ArtifactStore {
   }
 
   private explain(e: unknown, what: string, key?: string): unknown {
-    if (!(e instanceof Error) || e.name === 'UserError' || e instanceof NotFoundError) return e;
+    if (!(e instanceof Error) || e.name === 'UserError' || e.name === 'EnvironmentError' || e instanceof NotFoundError) return e;
     const err = e as SdkError;
     const name = err.name ?? 'Error';
     const status = err.$metadata?.httpStatusCode;
     const attempts = err.$metadata?.attempts;
     const tries = attempts && attempts > 1 ? ` after ${attempts} attempts` : '';
+    // The machine's faults (exit 1, running again once fixed works), before the 403 catch-all below: Ceph's quota answer is a 403.
+    if (STORAGE_FULL_ERRORS.has(name) || status === 507) {
+      return new EnvironmentError(`S3 store ${this.url} is full: it refused to ${what}${key ? ` '${key}'` : ''} (${name}${status ? `, HTTP ${status}` : ''})`, {
+        hint: "free space or raise the bucket's quota on the server, then run again: finished steps are kept",
+      });
+    }
     // No `cause` on credential errors: the SDK's exception carries the access key id and the string signed.
     if (CREDENTIAL_ERRORS.has(name) || (status === 403 && name !== 'AccessDenied')) {
       return new UserError(`S3 rejected the credentials for bucket '${this.bucket}' (${name})`, { hint: 'check AWS_ACCESS_KEY_ID / AWS_SECRET_ACCESS_KEY or AWS_PROFILE' });
     }
+    // Valid credentials without the rights: a permission of the environment, like EACCES on a local store.
     if (name === 'AccessDenied') {
-      return new UserError(`S3 denied access to ${this.url} (AccessDenied)`, { hint: 'the credentials (AWS_ACCESS_KEY_ID / AWS_PROFILE) need read, write, list and delete rights on this bucket and prefix' });
+      return new EnvironmentError(`S3 denied access to ${this.url} (AccessDenied)`, { hint: 'the credentials (AWS_ACCESS_KEY_ID / AWS_PROFILE) need read, write, list and delete rights on this bucket and prefix' });
     }
     if (name === 'CredentialsProviderError') {
       return new UserError(`no AWS credentials found for bucket '${this.bucket}'`, { hint: 'set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY, or AWS_PROFILE' });
@@ -460,11 +471,102 @@ export class S3Store implements ArtifactStore {
     for (const [id, { Key, record }] of [...this.orphans]) await this.abortUpload(Key, id, record);
   }
 
+  /*
+   * Versioned documents: S3's conditional writes. PutObject with If-None-Match: * creates only
+   * when the key is absent, with If-Match: <etag> replaces only that version; the server decides
+   * atomically (412 to every loser; AWS answers 409 to a loser of two writes in flight at once).
+   * A server that ignores the headers would let every writer win, so it is probed first, once.
+   */
+  async getVersioned(key: string): Promise<Versioned | undefined> {
+    const Key = this.versionedKey(key);
+    return this.call('read', key, async (c, s) => {
+      try {
+        const out = await c.send(new s.GetObjectCommand({ Bucket: this.bucket, Key }));
+        const data = await out.Body!.transformToByteArray();
+        if (!out.ETag) throw new Error(`S3 returned no ETag for '${key}'`);
+        return { data, etag: out.ETag };
+      } catch (e) {
+        if ((e as SdkError).name === 'NoSuchKey') return undefined;
+        throw e;
+      }
+    });
+  }
+
+  async createExclusive(key: string, data: Uint8Array | string): Promise<CasResult> {
+    await this.conditionalWrites();
+    return this.conditionalPut(key, data, { IfNoneMatch: '*' });
+  }
+
+  async replaceIfMatch(key: string, data: Uint8Array | string, etag: string): Promise<CasResult> {
+    await this.conditionalWrites();
+    return this.conditionalPut(key, data, { IfMatch: etag });
+  }
+
+  private versionedKey(key: string): string {
+    return `${this.keyPrefix}${VERSIONED_PREFIX}${checkKey(key)}`;
+  }
+
+  private async conditionalPut(key: string, data: Uint8Array | string, condition: { IfNoneMatch: string } | { IfMatch: string }): Promise<CasResult> {
+    const Key = this.versionedKey(key);
+    const bytes = typeof data === 'string' ? Buffer.from(data, 'utf8') : data;
+    return this.call('write', key, async (c, s) => {
+      try {
+        const out = await c.send(new s.PutObjectCommand({ Bucket: this.bucket, Key, Body: bytes, ContentLength: bytes.byteLength, ...condition }));
+        if (!out.ETag) throw new Error(`S3 returned no ETag for '${key}'`);
+        return { ok: true, etag: out.ETag };
+      } catch (e) {
+        if (lostCondition(e)) return { ok: false };
+        throw e;
+      }
+    });
+  }
+
+  private casProbe?: Promise<void>;
+  /** Resolves when the server honours If-None-Match and If-Match; a ConditionalWritesUnsupportedError (kept) when it does not. */
+  private conditionalWrites(): Promise<void> {
+    this.casProbe ??= this.probeConditionalWrites().catch((e: unknown) => {
+      if (!(e instanceof ConditionalWritesUnsupportedError)) this.casProbe = undefined; // a transient failure: probe again next time
+      throw e;
+    });
+    return this.casProbe;
+  }
+
+  private async probeConditionalWrites(): Promise<void> {
+    const Key = `${this.keyPrefix}${PROBE_PREFIX}cas-${randomBytes(6).toString('hex')}`;
+    const put = (condition: { IfNoneMatch: string } | { IfMatch: string }) =>
+      this.call('write a probe object', undefined, async (c, s) => {
+        try {
+          await c.send(new s.PutObjectCommand({ Bucket: this.bucket, Key, Body: 'probe', ...condition }));
+          return true;
+        } catch (e) {
+          if (lostCondition(e)) return false;
+          throw e;
+        }
+      });
+    try {
+      const created = await put({ IfNoneMatch: '*' });
+      const again = await put({ IfNoneMatch: '*' });
+      const wrongEtag = await put({ IfMatch: '"00000000000000000000000000000000"' });
+      if (!created || again || wrongEtag) {
+        throw new ConditionalWritesUnsupportedError(`S3 endpoint ${this.host} ignores conditional writes (If-None-Match / If-Match on PutObject)`);
+      }
+    } finally {
+      await this.call('delete a probe object', undefined, (c, s) => c.send(new s.DeleteObjectCommand({ Bucket: this.bucket, Key }))).catch(() => {});
+    }
+  }
+
   /** Release the client's sockets (tests, short-lived tools). */
   async close(): Promise<void> {
     if (this.clientP) (await this.clientP.catch(() => undefined))?.destroy();
     this.clientP = undefined;
   }
+}
+
+/** A conditional write that lost: 412 (another version is there, or none for If-Match), 409 (a concurrent conditional write won), 404 (If-Match on no object). */
+function lostCondition(e: unknown): boolean {
+  const err = e as SdkError;
+  const status = err.$metadata?.httpStatusCode;
+  return err.name === 'PreconditionFailed' || err.name === 'ConditionalRequestConflict' || err.name === 'NoSuchKey' || status === 412 || status === 409;
 }
 
 function isKey(rel: string): boolean {

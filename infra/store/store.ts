@@ -31,6 +31,38 @@ export interface ArtifactStore {
   /** All keys under a prefix (recursive), sorted. */
   list(prefix: string): Promise<string[]>;
   delete(key: string): Promise<void>;
+  /**
+   * Versioned documents: small mutable objects (step leases) kept apart from the artifacts — the
+   * methods above never list, read or delete them — and changed only by compare-and-swap, so of
+   * processes racing on one key (on one machine or many) exactly one wins each change.
+   * The current version and its etag, or undefined when there is none.
+   */
+  getVersioned(key: string): Promise<Versioned | undefined>;
+  /** Create `key` unless it exists: of concurrent creators, exactly one gets ok. */
+  createExclusive(key: string, data: Uint8Array | string): Promise<CasResult>;
+  /** Replace `key` only if its current version is `etag`: of concurrent replacers of one version, exactly one gets ok. */
+  replaceIfMatch(key: string, data: Uint8Array | string, etag: string): Promise<CasResult>;
+}
+
+/** One version of a versioned document; `etag` names it for replaceIfMatch. */
+export interface Versioned {
+  data: Uint8Array;
+  etag: string;
+}
+
+export type CasResult = { ok: true; etag: string } | { ok: false };
+
+/**
+ * The store cannot do compare-and-swap: an S3 server that ignores If-None-Match / If-Match
+ * (s3rver, older MinIO and Ceph releases), a file system without hard links. Writing
+ * unconditionally instead would let two processes both win, so callers get this and decide (the
+ * embedded executor runs without step leases and says so).
+ */
+export class ConditionalWritesUnsupportedError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = 'ConditionalWritesUnsupportedError';
+  }
 }
 
 export class NotFoundError extends Error {

@@ -1,11 +1,15 @@
 /** `gantry query` over large results: streamed, bounded, and the same bytes as before for small ones. */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
+import { existsSync } from 'node:fs';
+import { mkdir, readdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import { Writable } from 'node:stream';
+import { DuckDBInstance } from '@duckdb/node-api';
 import { Catalog } from '../../infra/catalog.js';
 import { render, type Format } from '../../cli/format.js';
-import { Sink, TABLE_SIZING_ROWS, writeResult } from '../../cli/query.js';
+import { Sink, TABLE_ROW_LIMIT, TABLE_SIZING_ROWS, writeResult } from '../../cli/query.js';
 import { runCli, startCli, tempHome } from '../helpers.js';
 
 const N = 250_000;
@@ -50,7 +54,7 @@ test(`gantry query prints ${N.toLocaleString('en')} rows in table, csv and json,
   assert.deepEqual(objs[WIDE_AT], { trial_id: `trial-${WIDE_AT % 7}`, score_set: 'critic', sample: WIDE_AT, value: WIDE_AT / N, label: 1, split: 'a-much-wider-split-name' });
   assert.ok(objs.every((o, i) => o.sample === i));
 
-  const table = await runCli(['query', sql], { GANTRY_HOME: home });
+  const table = await runCli(['query', sql, '--limit', '0'], { GANTRY_HOME: home });
   assert.equal(table.code, 0, table.stderr);
   const rows = table.stdout.split('\n');
   assert.equal(rows.length, N + 3); // header, rule, N rows, ''
@@ -113,10 +117,111 @@ test('streamed output is byte for byte what render() printed, in every format (m
 test('gantry query | head: a reader that closes the pipe early stops the query quietly (exit 0)', async () => {
   const home = await bigCatalog();
   for (const format of ['table', 'csv', 'json']) {
-    const { child, done } = startCli(['query', 'SELECT * FROM scores', '--format', format], { GANTRY_HOME: home });
+    // --limit 0: the reader goes away mid-stream (the default table's 1,000 rows go out in one write).
+    const { child, done } = startCli(['query', 'SELECT * FROM scores', '--format', format, '--limit', '0'], { GANTRY_HOME: home });
     child.stdout!.once('data', () => child.stdout!.destroy());
     const r = await done;
     assert.equal(r.code, 0, `${format}: ${r.stderr}`);
     assert.equal(r.stderr, '', format);
+  }
+});
+
+test(`SELECT * FROM scores over 170,000 rows as a table (issue 13, row 2): the first ${TABLE_ROW_LIMIT.toLocaleString('en')} rows and a note saying how to get all`, async () => {
+  const home = await bigCatalog();
+  const r = await runCli(['query', 'SELECT * FROM scores ORDER BY sample'], { GANTRY_HOME: home });
+  assert.equal(r.code, 0, r.stderr);
+  const lines = r.stdout.split('\n');
+  assert.equal(lines.length, TABLE_ROW_LIMIT + 3); // header, rule, the rows, ''
+  assert.equal(lines[2], 'trial-0   critic     0       0         1      test');
+  assert.match(lines[TABLE_ROW_LIMIT + 1], new RegExp(`^trial-${(TABLE_ROW_LIMIT - 1) % 7} +critic +${TABLE_ROW_LIMIT - 1} `));
+  assert.equal(r.stderr, '(showing 1,000 of at least 2,048 rows; --limit 0 for all, or --format csv|json for every row on stdout, --format parquet --out <file> for a file)\n');
+  // Exactly the limit: nothing was left out, so nothing is said.
+  const exact = await runCli(['query', `SELECT * FROM scores LIMIT ${TABLE_ROW_LIMIT}`], { GANTRY_HOME: home });
+  assert.equal(exact.stdout.split('\n').length, TABLE_ROW_LIMIT + 3);
+  assert.equal(exact.stderr, '');
+  const one = await runCli(['query', `SELECT * FROM scores LIMIT ${TABLE_ROW_LIMIT + 1}`], { GANTRY_HOME: home });
+  assert.match(one.stderr, /^\(showing 1,000 of at least 1,001 rows; /);
+  // --limit in any format; csv and json are whole by default.
+  const csv = await runCli(['query', 'SELECT sample FROM scores ORDER BY sample', '--format', 'csv', '--limit', '3'], { GANTRY_HOME: home });
+  assert.equal(csv.stdout, 'sample\n0\n1\n2\n');
+  assert.equal(csv.stderr, '(showing 3 of at least 2,048 rows; --limit 0 for all)\n');
+  const json = await runCli(['query', 'SELECT sample FROM scores ORDER BY sample', '--format', 'json', '--limit', '2'], { GANTRY_HOME: home });
+  assert.deepEqual(JSON.parse(json.stdout), [{ sample: 0 }, { sample: 1 }]);
+  const bad = await runCli(['query', 'SELECT 1', '--limit', '-1'], { GANTRY_HOME: home });
+  assert.equal(bad.code, 2);
+  assert.match(bad.stderr, /--limit.*expected a whole number of rows/);
+});
+
+test('the row limit stops reading: a table over a trillion-row result prints its first rows and exits at once', { timeout: 120_000 }, async () => {
+  const home = await bigCatalog();
+  // Computing the whole result would take hours: only the chunks up to the limit are fetched.
+  const t0 = Date.now();
+  const r = await runCli(['query', 'SELECT i, i * 2 AS twice FROM range(1000000000000) r(i)'], { GANTRY_HOME: home });
+  assert.equal(r.code, 0, r.stderr);
+  assert.equal(r.stdout.split('\n').length, TABLE_ROW_LIMIT + 3);
+  assert.match(r.stderr, /^\(showing 1,000 of at least/);
+  const csv = await runCli(['query', 'SELECT i FROM range(1000000000000) r(i)', '--format', 'csv', '--limit', '5'], { GANTRY_HOME: home });
+  assert.equal(csv.stdout, 'i\n0\n1\n2\n3\n4\n');
+  assert.ok(Date.now() - t0 < 100_000, `${Date.now() - t0} ms`);
+});
+
+async function readParquet(path: string, sql: string): Promise<unknown[][]> {
+  const db = await DuckDBInstance.create(':memory:');
+  const c = await db.connect();
+  try {
+    return (await c.runAndReadAll(sql.replace('$file', `'${path}'`))).getRowsJS() as unknown[][];
+  } finally {
+    c.closeSync();
+    db.closeSync();
+  }
+}
+
+test('--format parquet --out: every row, column names and types, written whole by a second DuckDB; the user\'s SQL stays sandboxed', async () => {
+  const home = await bigCatalog();
+  const outDir = join(home, 'out');
+  await mkdir(outDir);
+  const out = join(outDir, 'scores.parquet');
+  const r = await runCli(['query', 'SELECT * FROM scores ORDER BY sample', '--format', 'parquet', '--out', out], { GANTRY_HOME: home });
+  assert.equal(r.code, 0, r.stderr);
+  assert.equal(r.stdout, `${N.toLocaleString('en')} rows written to ${out}\n`);
+  assert.equal(r.stderr, '');
+  assert.deepEqual(await readParquet(out, 'SELECT count(*), sum(sample), count(DISTINCT trial_id), max(split) FROM $file'), [[BigInt(N), BigInt((N * (N - 1)) / 2), 7n, 'val']]);
+  assert.deepEqual(await readParquet(out, 'SELECT * FROM $file LIMIT 2'), [['trial-0', 'critic', 0, 0, 1, 'test'], ['trial-1', 'critic', 1, 1 / N, 0, 'val']]);
+  assert.deepEqual((await readParquet(out, 'DESCRIBE SELECT * FROM $file')).map((x) => `${x[0]} ${x[1]}`), ['trial_id VARCHAR', 'score_set VARCHAR', 'sample INTEGER', 'value DOUBLE', 'label UTINYINT', 'split VARCHAR']);
+  // Nested types, duplicate names (parquet's writer suffixes the second), a limit.
+  const nested = join(outDir, 'nested.parquet');
+  const n = await runCli(['query', "SELECT i AS a, [i, i + 1] AS l, {'k': i, 's': 'é'} AS st, i AS a FROM range(10) r(i)", '--format', 'parquet', '--out', nested, '--limit', '4'], { GANTRY_HOME: home });
+  assert.equal(n.code, 0, n.stderr);
+  assert.match(n.stderr, /^\(showing 4 of at least 10 rows; --limit 0 for all\)/);
+  assert.deepEqual(await readParquet(nested, 'SELECT * FROM $file'), [0n, 1n, 2n, 3n].map((i) => [i, [i, i + 1n], { k: i, s: 'é' }, i]));
+  assert.deepEqual((await readParquet(nested, 'DESCRIBE SELECT * FROM $file')).map((x) => `${x[0]} ${x[1]}`), ['a BIGINT', 'l BIGINT[]', 'st STRUCT(k BIGINT, s VARCHAR)', 'a_1 BIGINT']);
+
+  // The sandbox holds whatever the format: no writing or reading files through the user's SQL.
+  for (const sql of ["COPY (SELECT 1) TO '" + join(outDir, 'evil.csv') + "'", "SELECT * FROM read_csv('/etc/passwd')"]) {
+    const e = await runCli(['query', sql, '--format', 'parquet', '--out', join(outDir, 'e.parquet')], { GANTRY_HOME: home });
+    assert.equal(e.code, 2, e.stderr);
+  }
+  // A query that fails half-way leaves no file and no staging database behind.
+  const half = await runCli(['query', "SELECT CASE WHEN i < 100000 THEN i ELSE error('boom at ' || i) END AS i FROM range(200000) r(i)", '--format', 'parquet', '--out', join(outDir, 'half.parquet')], { GANTRY_HOME: home });
+  assert.equal(half.code, 2, half.stderr);
+  assert.match(half.stderr, /query failed: .*boom at/);
+  assert.deepEqual((await readdir(outDir)).sort(), ['nested.parquet', 'scores.parquet']);
+
+  for (const [args, msg] of [
+    [['--format', 'parquet'], /--format parquet writes a file: name it with --out <file>/],
+    [['--out', join(outDir, 'x.csv'), '--format', 'csv'], /--out is for --format parquet; csv goes to stdout/],
+    [['--format', 'parquet', '--out', join(home, 'nowhere', 'x.parquet')], /--out .*nowhere\/x\.parquet: folder .*nowhere does not exist/],
+    [['--format', 'parquet', '--out', outDir], /--out .* is a folder/],
+  ] as const) {
+    const e = await runCli(['query', 'SELECT 1', ...args], { GANTRY_HOME: home });
+    assert.equal(e.code, 2, e.stderr);
+    assert.match(e.stderr, msg);
+  }
+  // Never renamed over something that is not a plain file (as root that could be a device).
+  if (spawnSync('mkfifo', [join(outDir, 'fifo')]).status === 0) {
+    const e = await runCli(['query', 'SELECT 1', '--format', 'parquet', '--out', join(outDir, 'fifo')], { GANTRY_HOME: home });
+    assert.equal(e.code, 2, e.stderr);
+    assert.match(e.stderr, /is not a regular file/);
+    assert.ok(existsSync(join(outDir, 'fifo')));
   }
 });

@@ -19,9 +19,10 @@ import { HeadObjectCommand, S3Client } from '@aws-sdk/client-s3';
 import { S3Store, S3UnavailableError, type S3StoreOptions } from '../../infra/store/s3.js';
 import { LocalStore } from '../../infra/store/local.js';
 import { openStore } from '../../infra/config.js';
-import { ChecksumError, getStreamVerified, getVerified, NotFoundError } from '../../infra/store/store.js';
+import { ChecksumError, ConditionalWritesUnsupportedError, getStreamVerified, getVerified, NotFoundError } from '../../infra/store/store.js';
 import { oneLine, UserError } from '../../core/errors.js';
 import { S3TestServer, startBlackholeServer, startErrorServer } from './s3-server.js';
+import { startS3rver } from './s3rver.js';
 
 const MIB = 1024 * 1024;
 let server: S3TestServer;
@@ -435,4 +436,72 @@ test('worker threads reopen the store from store.url (settings from the shared e
   assert.equal(msg.back, 'from a worker');
   assert.equal(Buffer.from(await getVerified(parent, { key: 'steps/w/out/x', sha256: msg.ref.sha256, size: 13 })).toString(), 'from a worker');
   await parent.close();
+});
+
+/** MinIO honours conditional writes; the s3rver stand-in ignores them (its cases are the next test's). */
+const casServer = () => server.backend.name.startsWith('MinIO');
+
+test('versioned documents: If-None-Match creates once, If-Match replaces only the current version, never listed', async (t) => {
+  if (!casServer()) return t.skip(`${server.backend.name} ignores conditional writes (the next test covers that)`);
+  const s = store('cas');
+  assert.equal(await s.getVersioned('leases/k'), undefined);
+  const a = await s.createExclusive('leases/k', 'a');
+  assert.ok(a.ok);
+  assert.deepEqual(await s.createExclusive('leases/k', 'again'), { ok: false });
+  const b = await s.replaceIfMatch('leases/k', 'b', a.etag);
+  assert.ok(b.ok);
+  assert.deepEqual(await s.replaceIfMatch('leases/k', 'stale', a.etag), { ok: false });
+  assert.deepEqual(await s.replaceIfMatch('leases/nothing', 'x', a.etag), { ok: false });
+  const cur = await s.getVersioned('leases/k');
+  assert.equal(Buffer.from(cur!.data).toString(), 'b');
+  assert.equal(cur!.etag, b.etag);
+  // Apart from the artifacts, under the prefix; the probe left nothing.
+  await s.put('steps/x/record.json', '{}');
+  assert.deepEqual(await s.list(''), ['steps/x/record.json']);
+  assert.equal(await s.exists('leases/k'), false);
+  assert.deepEqual((await server.keys('cas/')).map((k) => k.key).sort(), ['cas/.gantry-versioned/leases/k', 'cas/steps/x/record.json']);
+  await s.close();
+});
+
+test('versioned documents: of many clients racing on one key, exactly one wins each version', { timeout: 120_000 }, async (t) => {
+  if (!casServer()) return t.skip(`${server.backend.name} ignores conditional writes`);
+  const clients = Array.from({ length: 6 }, () => store('cas-race'));
+  const creators = await Promise.all(clients.map((c, i) => c.createExclusive('leases/k', JSON.stringify({ n: 0, by: i }))));
+  assert.equal(creators.filter((r) => r.ok).length, 1, 'one creator wins');
+  const ROUNDS = 15;
+  const won = (
+    await Promise.all(
+      clients.map(async (c, id) => {
+        const mine: number[] = [];
+        while (mine.length < ROUNDS) {
+          const cur = (await c.getVersioned('leases/k'))!;
+          const n = (JSON.parse(Buffer.from(cur.data).toString()) as { n: number }).n + 1;
+          if ((await c.replaceIfMatch('leases/k', JSON.stringify({ n, by: id }), cur.etag)).ok) mine.push(n);
+        }
+        return mine;
+      }),
+    )
+  ).flat().sort((a, b) => a - b);
+  assert.deepEqual(won, Array.from({ length: clients.length * ROUNDS }, (_, i) => i + 1));
+  await Promise.all(clients.map((c) => c.close()));
+});
+
+test('a server that ignores conditional writes (s3rver) is found out: ConditionalWritesUnsupportedError, and nothing is written unconditionally', async () => {
+  const backend = await startS3rver(['cas-check']);
+  try {
+    const s = new S3Store('s3://cas-check/p', { endpoint: backend.endpoint, region: 'us-east-1', credentials: backend.credentials, ...FAST, env: {} });
+    for (const op of [() => s.createExclusive('leases/k', 'x'), () => s.replaceIfMatch('leases/k', 'x', '"abc"')]) {
+      const { error } = await failure(op());
+      assert.ok(error instanceof ConditionalWritesUnsupportedError, inspect(error));
+      assert.match(error.message, /ignores conditional writes/);
+    }
+    assert.equal(await s.getVersioned('leases/k'), undefined, 'no lease was written unconditionally');
+    const c = new S3Client({ endpoint: backend.endpoint, region: 'us-east-1', credentials: backend.credentials, forcePathStyle: true });
+    const { ListObjectsV2Command } = await import('@aws-sdk/client-s3');
+    assert.deepEqual((await c.send(new ListObjectsV2Command({ Bucket: 'cas-check' }))).Contents ?? [], [], 'the probe was removed');
+    c.destroy();
+    await s.close();
+  } finally {
+    await backend.close();
+  }
 });
