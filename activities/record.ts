@@ -5,8 +5,10 @@
  */
 import { z } from 'zod';
 import type { Catalog, StudyRow, TrialRows } from '../infra/catalog.js';
-import { readableRecord, type StepRecord } from '../infra/ledger.js';
-import { getJson, getVerified, putJson, type ArtifactStore } from '../infra/store/store.js';
+import { probeRecord, readableRecord, type StepRecord } from '../infra/ledger.js';
+import { ChecksumError, getVerified, NotFoundError, type ArtifactStore } from '../infra/store/store.js';
+import { DamagedError, getSealed, isDamagedError, putSealed } from '../infra/sealed.js';
+import { oneLine } from '../core/errors.js';
 import { decodeNd } from '../datasets/tensor-file.js';
 import { parseItemList, type ItemList } from '../datasets/item-list.js';
 import { openSampleSet } from '../datasets/sample-set.js';
@@ -42,19 +44,57 @@ export const trialKey = (id: string) => `trials/${id}.json`;
 export const studyKey = (name: string) => `studies/${name}.json`;
 
 /**
+ * A stored trial file, checked against its seal and schema: NotFoundError when it is absent,
+ * DamagedError when its seal does not match or it is not a trial file. `sealed` is false for a
+ * file written before seals existed (read all the same; `gantry verify` warns of it).
+ */
+export async function loadTrialFile(store: ArtifactStore, id: string): Promise<{ file: TrialFile; sealed: boolean }> {
+  const r = await loadSealed(store, trialKey(id), trialFileSchema, 'trial file');
+  return { file: r.value, sealed: r.sealed };
+}
+
+/** The trial file (see loadTrialFile): what every reader of trials/<id>.json calls. */
+export async function readTrialFile(store: ArtifactStore, id: string): Promise<TrialFile> {
+  return (await loadTrialFile(store, id)).file;
+}
+
+export async function loadStudyFile(store: ArtifactStore, name: string): Promise<{ file: StudyFile; sealed: boolean }> {
+  const r = await loadSealed(store, studyKey(name), studyFileSchema, 'study file');
+  return { file: r.value, sealed: r.sealed };
+}
+
+/** The study file (see loadTrialFile): what every reader of studies/<name>.json calls. */
+export async function readStudyFile(store: ArtifactStore, name: string): Promise<StudyFile> {
+  return (await loadStudyFile(store, name)).file;
+}
+
+async function loadSealed<S extends z.ZodType>(store: ArtifactStore, key: string, schema: S, what: string): Promise<{ value: z.output<S>; sealed: boolean }> {
+  const { value, sealed } = await getSealed(store, key);
+  const parsed = schema.safeParse(value);
+  if (!parsed.success) throw new DamagedError(key, `not a ${what} (${oneLine(parsed.error)})`);
+  return { value: parsed.data, sealed };
+}
+
+/**
  * Write the trial file: once, as its config is a function of its id — and again when gantry's plan
  * for that config gained steps (a new step kind), keeping when it was first made, so the catalog
- * indexes the new steps of trials planned before.
+ * indexes the new steps of trials planned before. A file without a seal (an older gantry's) or a
+ * damaged one is written again from the plan, which is what it holds; a damaged one is kept first
+ * under damaged/trials/.
  */
 export async function saveTrial(store: ArtifactStore, t: TrialFile): Promise<void> {
-  if (!(await store.exists(trialKey(t.id)))) return void (await putJson(store, trialKey(t.id), t));
-  const old = trialFileSchema.safeParse(await getJson(store, trialKey(t.id)).catch(() => undefined));
-  if (old.success && JSON.stringify(old.data.steps) === JSON.stringify(t.steps)) return;
-  await putJson(store, trialKey(t.id), old.success ? { ...t, createdAt: old.data.createdAt } : t);
+  if (!(await store.exists(trialKey(t.id)))) return void (await putSealed(store, trialKey(t.id), t));
+  const old = await loadTrialFile(store, t.id).catch((e: unknown) => {
+    if (isDamagedError(e)) return undefined;
+    throw e;
+  });
+  if (old?.sealed && JSON.stringify(old.file.steps) === JSON.stringify(t.steps)) return;
+  if (!old) await store.put(`damaged/trials/${t.id}/${new Date().toISOString().replace(/:/g, '-')}.json`, await store.get(trialKey(t.id)));
+  await putSealed(store, trialKey(t.id), old ? { ...t, createdAt: old.file.createdAt } : t);
 }
 
 export async function saveStudy(store: ArtifactStore, s: StudyFile): Promise<void> {
-  await putJson(store, studyKey(s.study), s);
+  await putSealed(store, studyKey(s.study), s);
 }
 
 export type TrialStatus = 'done' | 'failed' | 'interrupted' | 'running' | 'pending';
@@ -69,31 +109,62 @@ export function trialStatus(records: (StepRecord | undefined)[]): { status: Tria
 }
 
 export async function recordStudy(store: ArtifactStore, catalog: Catalog, study: string): Promise<void> {
-  const s = studyFileSchema.parse(await getJson(store, studyKey(study)));
+  const s = await readStudyFile(store, study);
   const row: StudyRow = { study: s.study, version: s.version, description: s.description, profile: s.profile, axes: s.axes, seeds: s.seeds, store: store.url };
   await catalog.upsertStudy(row);
 }
 
 export async function recordTrial(store: ArtifactStore, catalog: Catalog, trialId: string): Promise<TrialStatus> {
-  const t = trialFileSchema.parse(await getJson(store, trialKey(trialId)));
-  const records = await Promise.all(t.steps.map((s) => readableRecord(store, s.key)));
-  const { status, error } = trialStatus(records);
+  return (await indexTrial(store, catalog, trialId)).status;
+}
+
+/** What reading a damaged store throws: a seal that does not match, bytes that fail their checksum, an artifact gone. */
+export function isDamage(e: unknown): boolean {
+  return isDamagedError(e) || e instanceof ChecksumError || e instanceof NotFoundError || (e instanceof Error && (e.name === 'ChecksumError' || e.name === 'NotFoundError'));
+}
+
+/**
+ * Index a trial from the store (recordTrial). Damage does not stop it: a step record that is
+ * unreadable or whose seal does not match is left out, as are rows from artifacts that fail their
+ * checksum or are gone; the trial is indexed with what can be read, status 'damaged', and
+ * `damaged` says what was left out. Only a damaged trial file itself throws (DamagedError).
+ */
+export async function indexTrial(store: ArtifactStore, catalog: Catalog, trialId: string): Promise<{ status: TrialStatus; damaged: string[] }> {
+  const t = await readTrialFile(store, trialId);
+  const probes = await Promise.all(t.steps.map((s) => probeRecord(store, s.key)));
+  const damaged: string[] = probes.flatMap((p, i) => (p.unreadable ? [`${t.steps[i].kind} ${p.unreadable}`] : []));
+  const records = probes.map((p) => p.record);
+  const readOr = async <T>(fallback: T, read: () => Promise<T>): Promise<T> => {
+    try {
+      return await read();
+    } catch (e) {
+      if (!isDamage(e)) throw e;
+      damaged.push(oneLine(e));
+      return fallback;
+    }
+  };
+  const { status: storedStatus, error: storedError } = trialStatus(records);
   const byKind = new Map(records.filter((r): r is StepRecord => !!r).map((r) => [r.kind, r]));
   const train = byKind.get('train');
   const evaluate = byKind.get('evaluate');
 
-  const metrics = await metricsFromRecords(store, byKind);
+  const metrics = await metricsFromRecords(store, byKind, readOr);
 
   const scores: TrialRows['scores'] = [];
   const scored = byKind.get('score');
   const tile = byKind.get('tile') ?? byKind.get('extract');
-  const lineage = await itemLineage(store, byKind);
+  const lineage = await readOr({ removed: [], sources: [] }, () => itemLineage(store, byKind));
   if (scored?.status === 'done' && tile?.status === 'done') {
-    const labels = await sampleLabels(recordArtifacts(store, tile));
-    const splits = lineage.splits;
-    const s = recordArtifacts(store, scored);
-    for (const set of scoreSets(s)) scores.push({ set, values: await scoreValues(s, set), labels, ...(splits ? { splits } : {}) });
+    await readOr(undefined, async () => {
+      const labels = await sampleLabels(recordArtifacts(store, tile));
+      const splits = lineage.splits;
+      const s = recordArtifacts(store, scored);
+      for (const set of scoreSets(s)) scores.push({ set, values: await scoreValues(s, set), labels, ...(splits ? { splits } : {}) });
+    });
   }
+  // A damaged trial is indexed, but never as done: no view that counts done trials (cell_summary) sees what could not be read.
+  const status = damaged.length ? 'damaged' : storedStatus;
+  const error = damaged.length ? `${damaged[0]}${damaged.length > 1 ? ` (+${damaged.length - 1} more)` : ''}` : storedError;
 
   const axes = new Set(Object.keys(t.cell));
   const params = flatten(t.config).map(([key, v]) => ({
@@ -134,7 +205,7 @@ export async function recordTrial(store: ArtifactStore, catalog: Catalog, trialI
     removed: lineage.removed,
     sources: lineage.sources,
   });
-  return status;
+  return { status: storedStatus, damaged };
 }
 
 /** An item trial's lineage: what screening removed and why, each sample's source item, and each sample's split. */
@@ -234,13 +305,17 @@ export async function trialReport(store: ArtifactStore, steps: { key: string }[]
   };
 }
 
+/** Runs a read, or (indexing a damaged trial) notes its damage and gives the fallback. */
+type Guard = <T>(fallback: T, read: () => Promise<T>) => Promise<T>;
+
 /** A trial's metric points as the store holds them: its train step's curve and its evaluate step's metrics (see evaluatedAt). */
-async function metricsFromRecords(store: ArtifactStore, byKind: Map<string, StepRecord>): Promise<TrialRows['metrics']> {
+async function metricsFromRecords(store: ArtifactStore, byKind: Map<string, StepRecord>, guard: Guard = (_, read) => read()): Promise<TrialRows['metrics']> {
   const metrics: TrialRows['metrics'] = [];
   const train = byKind.get('train');
   const evaluate = byKind.get('evaluate');
-  if (train?.status === 'done' && train.artifacts['metrics.json']) {
-    const points = JSON.parse(Buffer.from(await getVerified(store, train.artifacts['metrics.json'])).toString('utf8')) as MetricPoint[];
+  const curve = train?.status === 'done' ? train.artifacts['metrics.json'] : undefined;
+  if (curve) {
+    const points = await guard([], async () => JSON.parse(Buffer.from(await getVerified(store, curve)).toString('utf8')) as MetricPoint[]);
     for (const p of points) metrics.push({ name: p.name, step: p.step, value: p.value, time: p.time ?? null });
   }
   if (evaluate?.status === 'done') {
@@ -266,4 +341,17 @@ export function flatten(obj: Record<string, unknown>, prefix = ''): [string, unk
   return Object.entries(obj).flatMap(([k, v]) =>
     v !== null && typeof v === 'object' && !Array.isArray(v) ? flatten(v as Record<string, unknown>, `${prefix}${k}.`) : [[`${prefix}${k}`, v] as [string, unknown]],
   );
+}
+
+/** A trial's step keys in order, as one string: what tells whether the catalog indexes the steps the trial has now. */
+export const stepList = (steps: readonly { key: string }[]): string => steps.map((s) => s.key).join(',');
+
+/**
+ * The trials the catalog holds as done, with their step keys (stepList): a trial done with the same
+ * keys can be left alone by a relaunch that ran none of its steps; one whose keys changed (a new
+ * step kind, a changed dataset file) is recorded again.
+ */
+export async function doneTrialSteps(catalog: Catalog): Promise<Map<string, string>> {
+  const r = await catalog.query("SELECT t.trial_id, coalesce(string_agg(s.step_key, ',' ORDER BY s.position), '') FROM trials t LEFT JOIN trial_steps s USING (trial_id) WHERE t.status = 'done' GROUP BY 1");
+  return new Map(r.rows.map((row) => [String(row[0]), String(row[1])]));
 }

@@ -14,8 +14,8 @@ import { readTiffCube } from '../datasets/tiff-cube.js';
 import { parseItemList } from '../datasets/item-list.js';
 import { readImageArray, type ArrayFormat } from '../datasets/image-arrays.js';
 import { readRecord } from '../infra/ledger.js';
-import { getJson, getVerified, type ArtifactStore } from '../infra/store/store.js';
-import { trialFileSchema, trialKey, studyFileSchema, studyKey } from '../activities/record.js';
+import { getVerified, NotFoundError, type ArtifactStore } from '../infra/store/store.js';
+import { readStudyFile, readTrialFile } from '../activities/record.js';
 import { decodeNd } from '../datasets/tensor-file.js';
 import { renderTable } from './format.js';
 import { SPLIT_NAMES } from '../activities/samples.js';
@@ -206,11 +206,11 @@ export interface TilesReport {
 
 /** What a trial's extract step produced: counts per label and split, and the first samples' sources. */
 export async function tilesReport(store: ArtifactStore, study: string, trialId?: string, show = 10): Promise<TilesReport> {
-  const s = studyFileSchema.safeParse(await getJson(store, studyKey(study)).catch(() => undefined));
-  if (!s.success) throw new UserError(`no study '${study}' in the store ${store.url}`, { hint: 'run it first' });
-  const id = trialId ?? s.data.trials[0];
-  if (!s.data.trials.includes(id)) throw new UserError(`study '${study}' has no trial ${id}`);
-  const t = trialFileSchema.parse(await getJson(store, trialKey(id)));
+  const s = await readStudyFile(store, study).catch((e: unknown) => (e instanceof NotFoundError ? undefined : Promise.reject(e)));
+  if (!s) throw new UserError(`no study '${study}' in the store ${store.url}`, { hint: 'run it first' });
+  const id = trialId ?? s.trials[0];
+  if (!s.trials.includes(id)) throw new UserError(`study '${study}' has no trial ${id}`);
+  const t = await readTrialFile(store, id);
   const ext = t.steps.find((x) => x.kind === 'extract' || x.kind === 'tile');
   if (!ext) throw new UserError(`trial ${id} has no tiling step`);
   const rec = await readRecord(store, ext.key);

@@ -18,6 +18,8 @@ import type { CubeOrder } from '../datasets/mat.js';
 import { render, type Format } from './format.js';
 import { studyStatus } from './status.js';
 import { registerQuery } from './query.js';
+import { registerGc } from './gc.js';
+import { registerVerify } from './verify.js';
 import { registerReport } from './report.js';
 import { registerCompare } from './compare.js';
 import { registerFid } from './fid.js';
@@ -29,6 +31,7 @@ import { CONV_IMAGE_MODELS } from '../models/params.js';
 import { isItemConfig } from '../experiments/spec.js';
 import { mlflowTracker } from '../executors/mlflow-tracker.js';
 import { CODE_VERSION } from '../infra/version.js';
+import { PACKAGE_VERSION } from '../activities/launches.js';
 import { existsSync } from 'node:fs';
 import { runWorker } from '../executors/temporal/worker.js';
 import { cancelStudies, connectionFrom, runOnTemporal, signalStudies, studyRef, withConnectionOptions, workflowStatus } from './temporal.js';
@@ -62,6 +65,7 @@ const program = new Command()
   .hook('preAction', (cmd) => {
     verbose = !!cmd.opts().verbose;
   })
+  .version(`${PACKAGE_VERSION} (${CODE_VERSION})`, '-V, --version', 'print gantry\'s version')
   .showHelpAfterError('(run with --help for usage)')
   .exitOverride(); // usage errors exit 2, like other bad input
 
@@ -87,7 +91,8 @@ withConnectionOptions(run).action(async (ref: string, o) => {
   if (!['embedded', 'temporal'].includes(o.executor)) throw new UserError(`unknown executor '${o.executor}' (from GANTRY_EXECUTOR)`, { hint: 'use embedded or temporal' });
   const spec = await loadStudy(ref);
   await confirmGridSize(spec.name, maxTrials(spec, { profile: o.profile, set: parseSets(o.set ?? []) }), o);
-  const study = await prepareStudy(spec, { profile: o.profile, set: pathsFromHere(parseSets(o.set ?? [])) }, studyBaseDir(ref));
+  const overrides = parseSets(o.set ?? []);
+  const study = await prepareStudy(spec, { profile: o.profile, set: pathsFromHere(overrides), overrides }, studyBaseDir(ref));
   const wanted = process.env.GANTRY_BACKEND?.trim() || (o.backend ?? cfg.backend);
   // wasm has no Conv2DBackpropFilter: say so before any step runs, not after the data steps.
   const conv = study.trials.find((t) => isItemConfig(t.config) && !t.config.features && (CONV_IMAGE_MODELS as readonly string[]).includes(t.config.model.kind));
@@ -141,7 +146,7 @@ withConnectionOptions(run).action(async (ref: string, o) => {
       }
       const r = end.result;
       const outcomes = r.failures.map((f) => ({ status: f.status, error: f.error }));
-      await printResults(cfg.catalogPath, study.trials.map((t) => t.id), r.done + r.alreadyDone, r.total, `${r.stepsRun} steps ran, ${r.stepsCached} cached`, outcomes);
+      await printResults(cfg.catalogPath, study.trials.map((t) => t.id), r.done + r.alreadyDone, r.total, `${r.stepsRun} steps ran, ${r.stepsCached} cached`, outcomes, study);
       // As under the embedded executor: bad data is bad input (exit 2), not a failed trial.
       if (r.failures.length && r.failures.every((f) => f.badInput)) process.exitCode = EXIT.usage;
       if (r.cancelled) {
@@ -177,7 +182,7 @@ withConnectionOptions(run).action(async (ref: string, o) => {
       return;
     }
     const done = summary.outcomes.filter((t) => t.status === 'done').length;
-    await printResults(cfg.catalogPath, summary.outcomes.map((t) => t.trialId), done, summary.outcomes.length, `${summary.stepsRun} steps ran, ${summary.stepsCached} cached`, summary.outcomes.filter((t) => t.status !== 'done'));
+    await printResults(cfg.catalogPath, summary.outcomes.map((t) => t.trialId), done, summary.outcomes.length, `${summary.stepsRun} steps ran, ${summary.stepsCached} cached`, summary.outcomes.filter((t) => t.status !== 'done'), study);
   } finally {
     process.off('SIGINT', onSigint);
     process.off('SIGTERM', onSigint);
@@ -196,8 +201,14 @@ function launcherOutbox(home: string): string {
   return join(home, 'mlflow', 'launcher');
 }
 
-/** The results of a run: per-cell AUCs from the catalog, a count line, and one line per distinct failure (exit 1). */
-async function printResults(catalogPath: string, trialIds: string[], done: number, total: number, steps: string, failed: { status: string; error: string | null }[]): Promise<void> {
+/**
+ * The results of a run: per-cell AUCs from the catalog, a count line, and one line per distinct
+ * failure (exit 1). Every row is of this launch, so its profile and --set overrides head the table
+ * once rather than fill a column (cell_summary has them per row).
+ */
+async function printResults(catalogPath: string, trialIds: string[], done: number, total: number, steps: string, failed: { status: string; error: string | null }[], launch: { profile?: string | null; overrides?: Record<string, unknown> } = {}): Promise<void> {
+  const sets = Object.entries(launch.overrides ?? {}).map(([k, v]) => `${k}=${typeof v === 'string' ? v : JSON.stringify(v)}`);
+  if (launch.profile || sets.length) process.stdout.write(`\nprofile ${launch.profile ?? 'none'}${sets.length ? `, --set ${sets.join(' ')}` : ''}\n`);
   if (existsSync(catalogPath)) {
     const cat = await Catalog.openReadOnly(catalogPath);
     try {
@@ -232,6 +243,7 @@ const status = program
   .description('trials and steps of a study (or all studies) from the store: done, running, failed, cached, and why each step ran; with Temporal, also its workflows')
   .argument('[study]', 'study name')
   .option('--steps', 'list every step of every trial')
+  .option('--json', 'print the store\'s status as one JSON document (studies, trials, every step)')
   .option('--temporal', 'also show the study workflows (on by itself when TEMPORAL_ADDRESS or --address is set)')
   .option('--workflow <id>', 'show one study workflow');
 withConnectionOptions(status).action(async (study: string | undefined, o) => {
@@ -239,13 +251,14 @@ withConnectionOptions(status).action(async (study: string | undefined, o) => {
   const workflows = !!(o.temporal || o.workflow || o.address || process.env.TEMPORAL_ADDRESS);
   if (!o.workflow) {
     // With Temporal, a study this store does not hold may still have workflows: say so and go on.
-    const fromStore = await studyStatus(openStore(cfg.storeUrl), study, !!o.steps).catch((e) => {
+    // Reasons wrap to a terminal's width; piped, every line is whole.
+    const fromStore = await studyStatus(openStore(cfg.storeUrl), study, !!o.steps, { json: !!o.json, width: process.stdout.isTTY ? process.stdout.columns : undefined }).catch((e) => {
       if (!workflows || !isUserError(e)) throw e;
       return `(${oneLine(e)})`;
     });
     process.stdout.write(fromStore + '\n');
   }
-  if (workflows) {
+  if (workflows && !o.json) {
     const ref = o.workflow ? { workflowId: o.workflow as string } : study ? { study } : undefined;
     if (!ref) throw new UserError('name a study (or --workflow <id>) to show its workflows');
     process.stdout.write((await workflowStatus(connectionFrom(o), ref)) + '\n');
@@ -301,6 +314,8 @@ withConnectionOptions(worker).action(async (o) => {
 });
 
 registerQuery(program);
+registerGc(program);
+registerVerify(program);
 registerReport(program);
 registerCompare(program);
 registerFid(program);
@@ -308,11 +323,14 @@ registerFid(program);
 const catalog = program.command('catalog').description('manage the DuckDB catalog');
 catalog
   .command('rebuild')
-  .description('recreate the catalog from the artifact store alone')
+  .description('recreate the catalog from the artifact store alone; damaged trials are indexed as damaged (or skipped) and listed, exit 1')
   .action(async () => {
     const cfg = loadConfig();
     const n = await rebuildCatalog(openStore(cfg.storeUrl), cfg.catalogPath);
-    process.stdout.write(`catalog ${cfg.catalogPath} rebuilt: ${n.studies} studies, ${n.trials} trials\n`);
+    const shown = n.damaged.slice(0, 5).map((d) => `${d.kind} ${d.id}${d.skipped ? ' (skipped)' : ''}`).join(', ') + (n.damaged.length > 5 ? `, +${n.damaged.length - 5} more` : '');
+    process.stdout.write(`catalog ${cfg.catalogPath} rebuilt: ${n.studies} studies, ${n.trials} trials${n.damaged.length ? `; ${n.damaged.length} damaged: ${shown} (gantry verify lists them)` : ''}\n`);
+    if (verbose) for (const d of n.damaged) process.stderr.write(`  ${d.kind} ${d.id}: ${d.what}\n`);
+    if (n.damaged.length) process.exitCode = EXIT.failed;
   });
 
 const sync = program.command('sync').description('send what is pending to external trackers');

@@ -45,6 +45,16 @@ export class Progress {
         if (e.cached) this.line(`  ${e.kind.padEnd(8)} ${e.key.slice(0, 12)} cached`, this.verbose);
         else this.line(`  ${e.kind.padEnd(8)} ${e.key.slice(0, 12)} done in ${duration(e.durationMs)}`, this.verbose || !this.tty);
         break;
+      case 'step-damaged':
+        // Never silent: the step runs again, and its damaged record stays in the store.
+        this.line(`  warning: ${e.kind} ${e.key.slice(0, 12)} is damaged: ${e.what}; it runs again (its record is kept in steps/${e.key}/damaged/)`);
+        break;
+      case 'step-wait':
+        this.line(`  ${e.kind.padEnd(8)} ${e.key.slice(0, 12)} waiting: leased by ${e.holder} (another run on this store)`);
+        break;
+      case 'warning':
+        this.line(`warning: ${e.message}`);
+        break;
       case 'step-retry':
         this.line(`  ${e.kind} ${e.key.slice(0, 12)} attempt ${e.attempt} failed (${e.error}); retrying in ${duration(e.delayMs)}`);
         break;

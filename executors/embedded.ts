@@ -5,10 +5,10 @@
  * command after any interruption skips what is done and resumes what was cut off.
  */
 import type { CheckpointPolicy } from '../activities/context.js';
-import { recordStudy, recordTrial, trialReport, trialStatus, type TrialFacts, type TrialStatus } from '../activities/record.js';
+import { doneTrialSteps, recordStudy, recordTrial, stepList, trialReport, trialStatus, type TrialFacts, type TrialStatus } from '../activities/record.js';
 import type { StepCall } from '../experiments/plan.js';
 import { Catalog } from '../infra/catalog.js';
-import { CancelledError, UserError, isUserError, oneLine } from '../core/errors.js';
+import { CancelledError, UserError, isEnvironmentError, isUserError, oneLine } from '../core/errors.js';
 import { listRecords, readRecord, type StepRecord } from '../infra/ledger.js';
 import { explainNewStep } from './explain.js';
 import { studyWorkflow } from '../workflows/study.js';
@@ -16,9 +16,11 @@ import { isDataStep, trialWorkflow } from '../workflows/trial.js';
 import type { ArtifactStore } from '../infra/store/store.js';
 import type { MetricPoint } from '../core/metrics.js';
 import { acquireLock } from './lock.js';
-import { runStepAttempt, stepRunner, type StepRunner } from './step-attempt.js';
+import { runStepAttempt, stepRunner } from './step-attempt.js';
+import { describeOwner, leasedAttempt, leaseSettings, LeaseLostError, type LeaseOwner, type LeaseSettings } from './step-lease.js';
 import { StepPool } from './step-pool.js';
 import { registerStudy, type PlannedTrial, type PreparedStudy } from './prepare.js';
+import { recordLaunches } from '../activities/launches.js';
 
 export type ExecEvent =
   | { type: 'start'; study: string; trials: number; steps: number }
@@ -26,6 +28,10 @@ export type ExecEvent =
   | { type: 'step-progress'; trialId: string; kind: string; key: string; done: number; total: number }
   | { type: 'step-done'; trialId: string; kind: string; key: string; cached: boolean; durationMs: number }
   | { type: 'step-retry'; trialId: string; kind: string; key: string; error: string; attempt: number; delayMs: number }
+  /** Another process (another home or machine on this store) holds the step's lease: this one waits for it. */
+  | { type: 'step-wait'; trialId: string; kind: string; key: string; holder: string }
+  | { type: 'warning'; message: string }
+  | { type: 'step-damaged'; trialId: string; kind: string; key: string; what: string }
   | { type: 'trial-end'; trialId: string; status: TrialStatus; error: string | null; metrics: Record<string, number> };
 
 export interface EmbeddedOptions {
@@ -43,6 +49,8 @@ export interface EmbeddedOptions {
   tracker?: TrialTracker;
   /** The tfjs backend to ask for (tensorflow, wasm, cpu); automatic when unset. */
   backend?: string;
+  /** Step leases (executors/step-lease.ts); default leaseSettings(), from GANTRY_LEASE_SECONDS. */
+  lease?: LeaseSettings;
 }
 
 /** An observer of trials: an experiment tracker mirrors them (MLflow). Calls must be fast and never throw. */
@@ -91,22 +99,24 @@ class Run {
   private readonly policy: CheckpointPolicy;
   private stepsRun = 0;
   private stepsCached = 0;
+  /** Steps that ran (were not cached) in this launch: their trials' catalog rows must be written again. */
+  private readonly ran = new Set<string>();
   private readonly pool: StepPool;
-  private readonly runner: StepRunner;
   private readonly recorder: CatalogRecorder;
+  private readonly leaseSettings: LeaseSettings;
 
   constructor(private readonly study: PreparedStudy, private readonly opts: EmbeddedOptions) {
     this.emit = opts.onEvent ?? (() => {});
     this.policy = { everyIterations: 50, everyMinutes: 5, keep: 2, ...opts.checkpoint };
     this.recorder = new CatalogRecorder((fn) => this.withCatalog(fn), opts.store);
     this.pool = new StepPool(Math.max(1, opts.concurrency ?? 1), opts.store.url, opts.backend);
-    this.runner = stepRunner(opts.store, this.policy, () => this.pool);
+    this.leaseSettings = opts.lease ?? leaseSettings();
   }
 
   async execute(): Promise<RunSummary> {
     const { store } = this.opts;
     await registerStudy(store, this.study, new Date().toISOString());
-    await this.withCatalog((c) => recordStudy(store, c, this.study.study));
+    await this.withCatalog(async (c) => void (await recordStudy(store, c, this.study.study), await recordLaunches(store, c, this.study.study)));
     this.emit({ type: 'start', study: this.study.study, trials: this.study.trials.length, steps: this.study.uniqueSteps });
 
     this.opts.tracker?.launchStarted?.(this.study);
@@ -132,7 +142,7 @@ class Run {
     // A failed trial's status says whether its step failed or was interrupted.
     const status = r.ok ? 'done' : trialStatus([await readRecord(this.opts.store, trial.steps[r.failedAt!].key)]).status;
     // The catalog mirrors the store; a trial is indexed whether it finished or not.
-    this.recorder.add(trial.id, status, trial.steps.length);
+    this.recorder.add(trial.id, status, trial.steps, trial.steps.some((x) => this.ran.has(x.key)));
     if (this.opts.tracker) {
       const { points, facts } = await trialReport(this.opts.store, trial.steps);
       this.opts.tracker.trialEnded(trial.id, status, points, facts);
@@ -158,8 +168,9 @@ class Run {
         try {
           await this.ensureStep(call, trial.id, { quiet: true });
         } catch (e) {
+          if (isEnvironmentError(e)) throw e; // a full disk fails the launch once, not every trial
           if (!isUserError(e)) continue; // the trials report it, after their retries
-          for (const t of this.study.trials) if (t.steps.some((s) => s.key === call.key)) this.recorder.add(t.id, 'failed', t.steps.length);
+          for (const t of this.study.trials) if (t.steps.some((s) => s.key === call.key)) this.recorder.add(t.id, 'failed', t.steps, true);
           throw new UserError(`dataset: ${call.kind} step failed: ${oneLine(e)}`, { cause: e });
         }
       }
@@ -191,16 +202,25 @@ class Run {
     return p;
   }
 
-  /** `quiet`: a data step run before its trial started, which trackers do not hear of. */
+  /**
+   * `quiet`: a data step run before its trial started, which trackers do not hear of.
+   * Each attempt runs under the step's lease (leasedAttempt): another process running this step
+   * (another home or machine on the store) is waited for, and its result taken as cached.
+   */
   private async executeStep(call: StepCall, trialId: string, quiet: boolean): Promise<StepRecord> {
     const { store } = this.opts;
     const signal = this.opts.signal ?? new AbortController().signal;
     const maxAttempts = 1 + (this.opts.retries ?? 2);
     const step = { trialId, kind: call.kind, key: call.key };
+    const lease = {
+      signal, settings: this.leaseSettings,
+      waiting: (holder: LeaseOwner) => this.emit({ type: 'step-wait', ...step, holder: describeOwner(holder) }),
+      unleased: (why: string) => this.emit({ type: 'warning', message: `${why}, so steps are not leased: run one gantry process at a time on this store` }),
+    };
     for (let tries = 1; ; tries++) {
       try {
-        const r = await runStepAttempt(call, {
-          store, policy: this.policy, signal, run: this.runner,
+        const r = await leasedAttempt(store, call, lease, (store, signal) => runStepAttempt(call, {
+          store, policy: this.policy, signal, run: stepRunner(store, this.policy, () => this.pool),
           explain: (c) => this.explain(c),
           final: () => tries >= maxAttempts,
           started: (reason) => {
@@ -208,17 +228,23 @@ class Run {
             this.emit({ type: 'step-start', ...step, reason });
           },
           progress: (done, total) => this.emit({ type: 'step-progress', ...step, done, total }),
+          damaged: (what) => this.emit({ type: 'step-damaged', ...step, what }),
           resumed: (iteration) => this.emit({ type: 'step-start', ...step, reason: `resumed from checkpoint at iteration ${iteration}` }),
           log: (points) => this.opts.tracker?.metrics(trialId, points),
-        });
+        }));
         if (r.cached) this.stepsCached++;
-        else this.stepsRun++;
+        else {
+          this.stepsRun++;
+          this.ran.add(call.key);
+        }
         this.emit({ type: 'step-done', ...step, cached: r.cached, durationMs: r.record.durationMs ?? 0 });
         return r.record;
       } catch (e) {
+        // A lost lease (LeaseLostError: this process stalled past it, or was taken over) is retried
+        // like a transient failure: the next try waits for the new owner and, most often, finds its result.
         if (e instanceof CancelledError || signal.aborted || isUserError(e) || tries >= maxAttempts) throw e;
         const delayMs = Math.round((this.opts.backoffMs ?? 500) * 2 ** (tries - 1) * (0.5 + Math.random() / 2));
-        const attempt = (await readRecord(store, call.key))?.attempt ?? tries;
+        const attempt = e instanceof LeaseLostError ? tries : ((await readRecord(store, call.key).catch(() => undefined))?.attempt ?? tries);
         this.emit({ type: 'step-retry', ...step, error: oneLine(e), attempt, delayMs });
         await new Promise((r) => setTimeout(r, delayMs));
       }
@@ -243,15 +269,16 @@ class Run {
  * its steps, and so its rows, can no longer change.
  */
 class CatalogRecorder {
-  private readonly pending = new Map<string, { status: TrialStatus; steps: number }>();
+  private readonly pending = new Map<string, { status: TrialStatus; steps: string; ran: boolean }>();
   private timer: NodeJS.Timeout | undefined;
   private flushing: Promise<void> = Promise.resolve();
   private failure: unknown;
 
   constructor(private readonly withCatalog: <T>(fn: (c: Catalog) => Promise<T>) => Promise<T>, private readonly store: ArtifactStore, private readonly intervalMs = 1000) {}
 
-  add(trialId: string, status: TrialStatus, steps: number): void {
-    this.pending.set(trialId, { status, steps });
+  /** `ran`: some step of the trial ran in this launch (it was not cached): its rows changed. */
+  add(trialId: string, status: TrialStatus, steps: readonly { key: string }[], ran: boolean): void {
+    this.pending.set(trialId, { status, steps: stepList(steps), ran });
     this.timer ??= setTimeout(() => {
       this.timer = undefined;
       this.flush().catch((e) => (this.failure ??= e));
@@ -264,10 +291,10 @@ class CatalogRecorder {
       this.pending.clear();
       if (!batch.length) return;
       await this.withCatalog(async (c) => {
-        // A trial the catalog holds as done, with every step it has now, is as recorded (a relaunch that ran nothing);
-        // one whose plan gained a step (a new step kind) is recorded again.
-        const done = new Map((await c.query("SELECT t.trial_id, count(s.step_key) FROM trials t LEFT JOIN trial_steps s USING (trial_id) WHERE t.status = 'done' GROUP BY 1")).rows.map((r) => [String(r[0]), Number(r[1])]));
-        for (const [id, { status, steps }] of batch) if (!(status === 'done' && done.get(id) === steps)) await recordTrial(this.store, c, id);
+        // A trial the catalog holds as done with the steps it has now, none of which ran (a relaunch that
+        // reused everything), is as recorded; any other is recorded again (a repaired step, new step keys).
+        const done = await doneTrialSteps(c);
+        for (const [id, { status, steps, ran }] of batch) if (!(status === 'done' && !ran && done.get(id) === steps)) await recordTrial(this.store, c, id);
       });
     });
     return this.flushing;

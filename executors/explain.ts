@@ -1,13 +1,19 @@
 /**
- * Why a step with a new key runs: compared with the steps of the same kind recorded before this
+ * Why a step with no record runs: compared with the steps of the same kind recorded before this
  * run, either its parameters changed (naming them, old → new) or one of its inputs did (naming
  * it), as DVC and Flyte tell their users. A step kind never run before is simply 'new'.
+ *
+ * A key can also be old with its record gone (a step folder deleted by hand): when an earlier
+ * step lists it as an input, it did run, and saying 'input changed' would be untrue. And when the
+ * inputs that differ from its siblings' were all made before this run, nothing changed either:
+ * it never ran, or its record was deleted.
  */
 import { canonicalJson } from '../core/canonical.js';
 import type { StepCall } from '../experiments/plan.js';
 import type { StepRecord } from '../infra/ledger.js';
 
 export function explainNewStep(call: StepCall, earlier: StepRecord[]): string {
+  if (earlier.some((r) => Object.values(r.inputs).includes(call.key))) return 'its record is missing (deleted?); it runs again';
   const same = earlier.filter((r) => r.kind === call.kind);
   if (!same.length) return 'new';
   const inputs = canonicalJson(call.inputs);
@@ -24,6 +30,8 @@ export function explainNewStep(call: StepCall, earlier: StepRecord[]): string {
   const sameParams = same.filter((r) => canonicalJson(r.params) === params);
   if (sameParams.length) {
     const changed = Object.keys(call.inputs).filter((name) => !sameParams.some((r) => r.inputs[name] === call.inputs[name]));
+    const before = new Set(earlier.map((r) => r.key));
+    if (changed.length && changed.every((name) => before.has(call.inputs[name]))) return 'new: its inputs are from earlier runs (it never ran, or its record was deleted)';
     return `input changed: ${changed.join(', ') || Object.keys(call.inputs).join(', ')}`;
   }
   return 'new';

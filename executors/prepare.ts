@@ -9,6 +9,7 @@ import { resolveStudy, type ResolveOptions, type ResolvedStudy, type ResolvedTri
 import { planTrial, type StepCall } from '../experiments/plan.js';
 import type { StudySpec } from '../experiments/spec.js';
 import { saveStudy, saveTrial } from '../activities/record.js';
+import { writeLaunch, type Executor, type LaunchDoc } from '../activities/launches.js';
 import { UserError } from '../core/errors.js';
 import { locateEnvi } from '../datasets/envi.js';
 import type { ArtifactStore } from '../infra/store/store.js';
@@ -24,6 +25,15 @@ export interface PreparedStudy extends Omit<ResolvedStudy, 'trials'> {
   trials: PlannedTrial[];
   /** Distinct steps over all trials (shared steps counted once). */
   uniqueSteps: number;
+  /** The `--set` overrides as given (the launch records them); {} when none. */
+  overrides?: Record<string, unknown>;
+  /** Where the study file is: the launch records the git commit there. */
+  baseDir?: string;
+}
+
+/** `overrides`: the --set values as the user gave them, for the launch record (`set` may have had paths resolved). */
+export interface PrepareOptions extends ResolveOptions {
+  overrides?: Record<string, unknown>;
 }
 
 /**
@@ -31,7 +41,7 @@ export interface PreparedStudy extends Omit<ResolvedStudy, 'trials'> {
  * for built-in studies). Paths stay as written in the trial config (its id must not depend on
  * where the project lives); steps find the data through absolute locators.
  */
-export async function prepareStudy(spec: StudySpec, opts: ResolveOptions, baseDir = process.cwd()): Promise<PreparedStudy> {
+export async function prepareStudy(spec: StudySpec, opts: PrepareOptions, baseDir = process.cwd()): Promise<PreparedStudy> {
   const resolved = resolveStudy(spec, opts, idHasher);
   // What each dataset path names: a file, a folder of images, or an ENVI header/data pair.
   const paths = new Map<string, 'file' | 'folder' | 'envi' | 'model'>();
@@ -78,17 +88,24 @@ export async function prepareStudy(spec: StudySpec, opts: ResolveOptions, baseDi
     }
   }
   const unique = new Set(trials.flatMap((t) => t.steps.map((s) => s.key)));
-  return { ...resolved, description: spec.description, trials, uniqueSteps: unique.size };
+  return { ...resolved, description: spec.description, trials, uniqueSteps: unique.size, overrides: opts.overrides ?? opts.set ?? {}, baseDir };
 }
 
-/** Write the trial and study files that the catalog and `gantry status` read; both executors do this before any step. */
-export async function registerStudy(store: ArtifactStore, study: PreparedStudy, now: string): Promise<void> {
+/**
+ * Write the trial and study files that the catalog and `gantry status` read, and this launch's
+ * document (activities/launches.ts); both executors do this before any step.
+ */
+export async function registerStudy(store: ArtifactStore, study: PreparedStudy, now: string, executor: Executor = 'embedded'): Promise<LaunchDoc> {
   for (const t of study.trials) {
     await saveTrial(store, { id: t.id, study: study.study, cellId: t.cellId, cell: t.cell, config: t.config as unknown as Record<string, unknown>, steps: t.steps.map((s) => ({ kind: s.kind, key: s.key })), createdAt: now, ...(t.block ? { block: t.block } : {}) });
   }
   await saveStudy(store, {
     study: study.study, version: study.version, description: study.description, profile: study.profile ?? null,
     axes: study.axes, seeds: study.seeds, trials: study.trials.map((t) => t.id), updatedAt: now,
+  });
+  return writeLaunch(store, {
+    study: study.study, gridId: gridId(study.trials), profile: study.profile ?? null, overrides: study.overrides ?? {},
+    executor, trialIds: study.trials.map((t) => t.id), dir: study.baseDir ?? process.cwd(), now: new Date(now),
   });
 }
 
@@ -138,11 +155,15 @@ export async function fingerprintFolder(path: string, shown = path): Promise<str
 }
 
 /**
- * A launch's id: a hash of its trials' ids and step keys, in any order. Launching the same grid
- * again gives the same id: the Temporal study workflow's id ends with it, and the MLflow mirror
- * finds the launch's parent run by it.
+ * The grid id (named `launchId` where Temporal and MLflow use it): a hash of the trials' ids and
+ * step keys, in any order. Launching the same grid again gives the same id: the Temporal study
+ * workflow's id ends with it, and the MLflow mirror finds the launch's parent run by it. Not the
+ * launch document's id (activities/launches.ts), which is new for every invocation.
  */
 export function launchId(trials: readonly { id: string; steps: readonly { key: string }[] }[], hash: Hasher = idHasher): string {
   const signature = trials.map((t) => ({ id: t.id, steps: t.steps.map((s) => s.key) })).sort((a, b) => (a.id < b.id ? -1 : a.id > b.id ? 1 : 0));
   return hash(canonicalJson(signature));
 }
+
+/** The grid id under its own name. */
+export const gridId = launchId;

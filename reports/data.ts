@@ -6,8 +6,8 @@
  */
 import type { Catalog } from '../infra/catalog.js';
 import { readableRecord } from '../infra/ledger.js';
-import { getJson, type ArtifactStore } from '../infra/store/store.js';
-import { studyFileSchema, studyKey, trialFileSchema, trialKey, type StudyFile } from '../activities/record.js';
+import type { ArtifactStore } from '../infra/store/store.js';
+import { readStudyFile, readTrialFile, studyKey, type StudyFile } from '../activities/record.js';
 import { UserError } from '../core/errors.js';
 import { QUERIES, sql } from './queries.js';
 
@@ -85,7 +85,7 @@ export async function studyInStore(store: ArtifactStore, study: string): Promise
     const known = (await store.list('studies')).map((k) => k.slice('studies/'.length, -'.json'.length));
     throw new UserError(`no study '${study}' in ${store.url}`, { hint: known.length ? `studies there: ${known.join(', ')}` : 'run one first: gantry run quickstart' });
   }
-  return studyFileSchema.parse(await getJson(store, studyKey(study)));
+  return readStudyFile(store, study);
 }
 
 export async function loadReportData(catalog: Catalog, store: ArtifactStore, study: string): Promise<ReportData> {
@@ -99,7 +99,7 @@ export async function loadReportData(catalog: Catalog, store: ArtifactStore, stu
   }
   const cells = new Map<string, CellData>();
   for (const [id, cellId, cellLabel, seed, model, status, backend, error] of trialRows as [string, string, string, number, string, string, string | null, string | null][]) {
-    const tf = trialFileSchema.parse(await getJson(store, trialKey(id)));
+    const tf = await readTrialFile(store, id);
     const steps = Object.fromEntries(tf.steps.map((s) => [s.kind, s.key]));
     const trial: TrialData = { id, cellId, seed, model, status, backend, error, finals: finals.get(id) ?? {}, steps };
     const score = steps.score ? await readableRecord(store, steps.score) : undefined;

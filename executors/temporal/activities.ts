@@ -16,12 +16,13 @@
 import { Context } from '@temporalio/activity';
 import { ApplicationFailure, CancelledFailure } from '@temporalio/common';
 import { z } from 'zod';
-import { recordStudy, recordTrial, studyFileSchema, studyKey, trialFileSchema, trialReport, trialKey, trialStatus } from '../../activities/record.js';
+import { readStudyFile, readTrialFile, recordStudy, recordTrial, trialReport, trialStatus } from '../../activities/record.js';
 import { STEP_KINDS, type StepCall, type StepKind } from '../../experiments/plan.js';
 import type {
   GantryActivities, PlanSliceInput, RecordActivityInput, StepActivityInput, StepActivityResult, StepHeartbeat, StoredTrialStatus, TrialPlan,
 } from '../../workflows/temporal/types.js';
 import { Catalog } from '../../infra/catalog.js';
+import { recordLaunches } from '../../activities/launches.js';
 import type { TrialTracker } from '../embedded.js';
 import type { PlannedTrial } from '../prepare.js';
 import { CancelledError, isUserError, oneLine } from '../../core/errors.js';
@@ -32,6 +33,8 @@ import { getJson, type ArtifactStore } from '../../infra/store/store.js';
 import { PlanReader, trialPlanSchema } from './plan.js';
 import { isStudyWorkflowIdOf, studyWorkflowIdFrom } from '../../workflows/temporal/ids.js';
 import { runStepAttempt, stepRunner } from '../step-attempt.js';
+import { leasedAttempt } from '../step-lease.js';
+import { doneTrialSteps, stepList } from '../../activities/record.js';
 
 /** The most time between two heartbeats a step hands the SDK when it reports no progress. */
 export const HEARTBEAT_TICK_MAX_MS = 5000;
@@ -182,10 +185,11 @@ export function createActivities(deps: ActivityDeps): GantryActivityWorkerSide {
     timer.unref?.();
     beat();
     try {
-      const r = await runStepAttempt(call, {
+      // Under its lease, as in the embedded executor: two launches (even of different studies) can share a data step.
+      const r = await leasedAttempt(store, call, { signal: rt.signal }, (store, signal) => runStepAttempt(call, {
         store,
         policy: input.checkpoint,
-        signal: rt.signal,
+        signal,
         run: stepRunner(store, input.checkpoint, pooled),
         explain: (c) => explain(c, input.launchedAt),
         final: () => rt.attempt >= input.maxAttempts,
@@ -206,7 +210,7 @@ export function createActivities(deps: ActivityDeps): GantryActivityWorkerSide {
           hb.resumedFrom = iteration;
           beat();
         },
-      });
+      }));
       return { key: call.key, cached: r.cached, output: r.record.output ?? {} };
     } catch (e) {
       throw toActivityFailure(e, rt.signal);
@@ -223,12 +227,12 @@ export function createActivities(deps: ActivityDeps): GantryActivityWorkerSide {
     const out: Record<string, StoredTrialStatus> = {};
     const catalog = await Catalog.open(deps.catalogPath);
     try {
-      if (input.withStudy) await recordStudy(store, catalog, input.study);
+      if (input.withStudy) await recordStudy(store, catalog, input.study).then(() => recordLaunches(store, catalog, input.study));
       if (!input.trialIds.length) return out;
-      const doneInCatalog = new Map((await catalog.query("SELECT t.trial_id, count(s.step_key) FROM trials t LEFT JOIN trial_steps s USING (trial_id) WHERE t.status = 'done' GROUP BY 1")).rows.map((r) => [String(r[0]), Number(r[1])]));
+      const doneInCatalog = await doneTrialSteps(catalog);
       for (const id of input.trialIds) {
         // A trial the catalog holds as done with the steps the store lists, and the store still says done, can no
-        // longer change; one whose plan gained a step (a new step kind) is recorded again.
+        // longer change; one whose steps changed (a new step kind, a changed dataset file) is recorded again.
         const recorded = doneInCatalog.get(id);
         if (recorded !== undefined && (await storedStatus(store, id, recorded)) === 'done') {
           out[id] = 'done';
@@ -270,11 +274,11 @@ export function createActivities(deps: ActivityDeps): GantryActivityWorkerSide {
 /** Hand an indexed trial to the tracker: its run (from the trial file), then its points, facts and status (from the store, as the catalog's). */
 async function mirrorTrial(tracker: NonNullable<ActivityDeps['tracker']>, store: ArtifactStore, study: string, trialId: string, status: StoredTrialStatus): Promise<void> {
   try {
-    const t = trialFileSchema.parse(await getJson(store, trialKey(trialId)));
+    const t = await readTrialFile(store, trialId);
     // The study workflow's id ends with the launch's id: the trial's run nests under that launch's parent run.
     const workflowId = activityWorkflowId();
     const launchId = workflowId && isStudyWorkflowIdOf(workflowId, study) ? workflowId.slice(studyWorkflowIdFrom(study, '').length) : undefined;
-    const launch = launchId ? { id: launchId, profile: studyFileSchema.safeParse(await getJson(store, studyKey(study)).catch(() => null)).data?.profile } : undefined;
+    const launch = launchId ? { id: launchId, profile: (await readStudyFile(store, study).catch(() => undefined))?.profile } : undefined;
     tracker.trialStarted({ id: t.id, cellId: t.cellId, cell: t.cell, config: t.config, steps: t.steps, block: t.block } as unknown as PlannedTrial, study, launch);
     const { points, facts } = await trialReport(store, t.steps);
     tracker.trialEnded(trialId, status, points, facts);
@@ -294,8 +298,9 @@ function activityWorkflowId(): string | undefined {
 
 /** A trial's status from the store alone (its steps' ledger records). */
 /** A trial's status from the store; 'pending' when its file lists another number of steps than `steps` (when given). */
-export async function storedStatus(store: ArtifactStore, trialId: string, steps?: number): Promise<StoredTrialStatus> {
-  const t = trialFileSchema.parse(await getJson(store, trialKey(trialId)));
-  if (steps !== undefined && t.steps.length !== steps) return 'pending';
+/** `steps`: the trial's step keys as the catalog lists them (doneTrialSteps); other keys in the store make it 'pending'. */
+export async function storedStatus(store: ArtifactStore, trialId: string, steps?: string): Promise<StoredTrialStatus> {
+  const t = await readTrialFile(store, trialId);
+  if (steps !== undefined && stepList(t.steps) !== steps) return 'pending';
   return trialStatus(await Promise.all(t.steps.map((s) => readableRecord(store, s.key)))).status;
 }

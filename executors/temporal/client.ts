@@ -132,7 +132,7 @@ export async function planLaunch(prepared: PreparedStudy, store: ArtifactStore, 
   const trials: TrialPlan[] = prepared.trials.map((t) => ({ id: t.id, steps: t.steps }));
   await store.checkWritable();
   const now = new Date();
-  await registerStudy(store, prepared, now.toISOString());
+  await registerStudy(store, prepared, now.toISOString(), 'temporal');
   const pending = await trialsToSchedule(store, trials);
   const inline = Buffer.byteLength(JSON.stringify(pending)) <= o.inlineLimitBytes;
   const planKey = inline ? undefined : await writePlan(store, prepared.study, pending);

@@ -30,7 +30,7 @@ import { cancelStudy, launchStudy, signalStudy, studyProgress, waitForStudy, typ
 import { trialWorkflowId } from '../../workflows/temporal/ids.js';
 import { PLAN_PAGE } from '../../workflows/temporal/scheduler.js';
 import type { PlanSliceInput, StudyInput, StudyProgressInfo } from '../../workflows/temporal/types.js';
-import { runCli, tempHome, toyStudy, writeStudy } from '../helpers.js';
+import { bandsBeyondCubeStudy, runCli, tempHome, toyStudy, writeStudy } from '../helpers.js';
 import { MlflowClient, type MlflowRun } from '../../infra/mlflow/client.js';
 import { liveTrackingUri, mlflowTargets } from '../infra/mlflow-contract-server.js';
 import { liveRequired, missingServer } from '../live/servers.js';
@@ -207,9 +207,10 @@ test('an image study (scan, screen, extract, split, PCA) runs on Temporal with t
 
 test('bad data on Temporal: every trial fails as bad input in its data step, and the CLI exits 2', { skip, timeout: TIMEOUT }, async () => {
   const name = `it${TAG}-baddata`;
-  const spec = toyStudy({ name, base: { ...(toyStudy().base as object), filter: { bands: { start: 0, end: 99 } } }, grid: [{ set: { model: { kind: 'rx' } } }, { set: { 'split.maxTrain': 50, model: { kind: 'rx' } } }], seeds: [0] });
   const d = await deployment('baddata');
   try {
+    // Bands a cube file does not have: only the filter step can tell (a synthetic cube's fail at validation).
+    const spec = { ...(await bandsBeyondCubeStudy(d.home)), name, grid: [{}, { set: { 'split.maxTrain': 50 } }], seeds: [0] };
     await d.worker();
     const launch = await d.launch(await prepare(spec));
     const result = await waitForStudy(d.conn, launch.workflowId, { intervalMs: 200 });

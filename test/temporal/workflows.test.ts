@@ -17,7 +17,7 @@ import { bundleWorkflows } from '../../executors/temporal/worker.js';
 import { taskQueues } from '../../workflows/temporal/options.js';
 import { trialWorkflowId } from '../../workflows/temporal/ids.js';
 import { STUDY_PROGRESS_QUERY, STUDY_WORKFLOW, TRIAL_WORKFLOW, type StudyProgressInfo, type StudyResult, type TrialProgressInfo } from '../../workflows/temporal/types.js';
-import { tempHome, toyStudy } from '../helpers.js';
+import { bandsBeyondCubeStudy, tempHome, toyStudy } from '../helpers.js';
 import { assertSameResults, embeddedReference, latestCheckpoint, longStudy, prepare, query, until } from './fixtures.js';
 import { activityRuntime, failureOf, TemporalSim, type SimOptions } from './sim.js';
 
@@ -222,7 +222,9 @@ test('a worker shutting down mid-training fails the attempt; the retry resumes f
 
 test('bad input fails the trials at once (non-retryable), each trial workflow fails with its outcome, the study reports why', { timeout: 300_000 }, async () => {
   const w = await world();
-  const study = await prepare(grid('wfbad', { base: { ...(toyStudy().base as object), filter: { bands: { start: 0, end: 99 } } } }));
+  // Bands a cube file does not have: only the filter step can tell (a synthetic cube's fail at validation).
+  const bad = (await bandsBeyondCubeStudy(await tempHome())).base as Record<string, unknown>;
+  const study = await prepare(grid('wfbad', { base: { ...(toyStudy().base as object), dataset: bad.dataset, filter: bad.filter } }));
   const { workflowId } = await w.launch(study, { concurrency: 2 });
   const end = await w.sim.closed(workflowId);
   assert.equal(end.status, 'COMPLETED', w.sim.problems.join('\n'));
