@@ -102,8 +102,11 @@ export async function soak(): Promise<boolean> {
         console.log(`run ${counts.runs}: the study finished before the next fault`);
         break;
       }
-      if (end.code !== 130 && end.signal !== 'SIGKILL') counts.failedRuns++;
-      console.log(`run ${counts.runs}: ${end.signal ?? `exit ${end.code}`}`);
+      const failed = end.code !== 130 && end.signal !== 'SIGKILL';
+      if (failed) counts.failedRuns++;
+      // A run that ended in error (the store was away too long for its retries) says why.
+      const why = failed ? `: ${end.out.split('\n').filter((l) => l.startsWith('error:')).slice(-1)[0] ?? end.out.trim().split('\n').slice(-1)[0]}` : '';
+      console.log(`run ${counts.runs}: ${end.signal ?? `exit ${end.code}`}${why}`);
     }
     const verify = await cli(['verify', 'soak'], env).done;
     const got = (await cli(['query', metricsSql, '--format', 'csv'], env).done).out;

@@ -47,11 +47,18 @@ export class UnreadableRecordError extends Error {
 
 /** The record, and whether it carries a seal (records written before seals existed do not). */
 async function readSealedRecord(store: ArtifactStore, key: string): Promise<{ record: StepRecord; sealed: boolean } | undefined> {
+  let bytes: Uint8Array;
+  try {
+    bytes = await store.get(recordKey(key));
+  } catch (e) {
+    // An I/O fault (the store away, a timeout) says nothing about the record: it passes as it is, never as damage.
+    if (e instanceof NotFoundError) return undefined;
+    throw e;
+  }
   let raw: unknown;
   try {
-    raw = parseStored(recordKey(key), await store.get(recordKey(key)));
+    raw = parseStored(recordKey(key), bytes);
   } catch (e) {
-    if (e instanceof NotFoundError) return undefined;
     throw new UnreadableRecordError(key, isDamagedError(e) ? e.what : e);
   }
   let doc: { value: Record<string, unknown>; sealed: boolean };

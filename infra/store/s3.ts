@@ -245,7 +245,8 @@ export class S3Store implements ArtifactStore {
     }
     const code = err.code ?? err.errors?.find((x) => x.code)?.code;
     if ((code && NETWORK_CODES.has(code)) || name === 'TimeoutError' || /socket hang up/i.test(err.message ?? '')) {
-      return new UserError(`cannot reach S3 endpoint ${this.host} (${code ?? name}${tries})`, {
+      // The server down, or the network: the machine's fault (exit 1, retried), not the input's.
+      return new EnvironmentError(`cannot reach S3 endpoint ${this.host} (${code ?? name}${tries})`, {
         hint: this.endpoint ? 'check AWS_ENDPOINT_URL_S3 / AWS_ENDPOINT_URL and that the server is up' : 'check the network connection',
         cause: e,
       });

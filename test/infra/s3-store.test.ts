@@ -20,7 +20,7 @@ import { S3Store, S3UnavailableError, type S3StoreOptions } from '../../infra/st
 import { LocalStore } from '../../infra/store/local.js';
 import { openStore } from '../../infra/config.js';
 import { ChecksumError, ConditionalWritesUnsupportedError, getStreamVerified, getVerified, NotFoundError } from '../../infra/store/store.js';
-import { oneLine, UserError } from '../../core/errors.js';
+import { EnvironmentError, oneLine, UserError } from '../../core/errors.js';
 import { S3TestServer, startBlackholeServer, startErrorServer } from './s3-server.js';
 import { startS3rver } from './s3rver.js';
 
@@ -279,7 +279,7 @@ test('the server stopped mid-upload: putFile fails in bounded time, and nothing 
   await server.stop();
   const { error, ms } = await upload;
   timing('server stopped mid-upload', ms);
-  assert.ok(error instanceof UserError, inspect(error));
+  assert.ok(error instanceof EnvironmentError, inspect(error));
   assert.match(error.message, new RegExp(`cannot reach S3 endpoint 127\\.0\\.0\\.1:${server.port} \\(E[A-Z]+ after 3 attempts\\)`));
   assert.ok(ms < 15_000, `${ms} ms`);
   await server.restart();
@@ -325,7 +325,7 @@ test('a server that accepts and never answers fails in bounded time with a clear
   try {
     const put = await failure(s.put('steps/a/out/x', 'data'));
     timing('hung server, put (3 attempts × 0.5 s idle timeout)', put.ms);
-    assert.ok(put.error instanceof UserError, inspect(put.error));
+    assert.ok(put.error instanceof EnvironmentError, inspect(put.error));
     assert.match(oneLine(put.error), new RegExp(`cannot reach S3 endpoint ${new URL(hole.endpoint).host} \\(TimeoutError after 3 attempts\\)`));
     assert.ok(put.ms < 5000, `${put.ms} ms`);
     assert.equal(hole.connections(), 3, 'one connection per attempt');
@@ -346,7 +346,7 @@ test('an endpoint nobody listens on: cannot reach, after retries', async () => {
   const s = new S3Store('s3://bucket/p', { endpoint: `http://127.0.0.1:${port}`, region: 'us-east-1', credentials: { accessKeyId: 'a', secretAccessKey: 'b' }, maxAttempts: 3 });
   const { error, ms } = await failure(s.checkWritable());
   timing('connection refused, checkWritable', ms);
-  assert.ok(error instanceof UserError);
+  assert.ok(error instanceof EnvironmentError);
   assert.match(error.message, new RegExp(`cannot reach S3 endpoint 127\\.0\\.0\\.1:${port} \\(ECONNREFUSED after 3 attempts\\)`));
   assert.match(oneLine(error), /AWS_ENDPOINT_URL/);
   await s.close();
