@@ -5,7 +5,7 @@
  * sealed (infra/sealed.ts): one edited or damaged is never taken for a good one.
  */
 import { z } from 'zod';
-import { NotFoundError, type ArtifactStore } from './store/store.js';
+import { getIfExists, type ArtifactStore } from './store/store.js';
 import { isDamagedError, parseStored, putSealed, unseal } from './sealed.js';
 
 export const artifactRefSchema = z.object({ key: z.string(), sha256: z.string(), size: z.number() });
@@ -47,14 +47,9 @@ export class UnreadableRecordError extends Error {
 
 /** The record, and whether it carries a seal (records written before seals existed do not). */
 async function readSealedRecord(store: ArtifactStore, key: string): Promise<{ record: StepRecord; sealed: boolean } | undefined> {
-  let bytes: Uint8Array;
-  try {
-    bytes = await store.get(recordKey(key));
-  } catch (e) {
-    // An I/O fault (the store away, a timeout) says nothing about the record: it passes as it is, never as damage.
-    if (e instanceof NotFoundError) return undefined;
-    throw e;
-  }
+  // An I/O fault (the store away, a timeout) says nothing about the record: it passes as it is, never as damage.
+  const bytes = await getIfExists(store, recordKey(key));
+  if (!bytes) return undefined;
   let raw: unknown;
   try {
     raw = parseStored(recordKey(key), bytes);
@@ -118,13 +113,8 @@ export const damagedRecordKey = (key: string, at = new Date()) => `${stepPrefix(
 
 /** Keep a record's bytes as they are (before a repair replaces them); returns where, or undefined when there was none. */
 export async function keepDamagedRecord(store: ArtifactStore, key: string): Promise<string | undefined> {
-  let bytes: Uint8Array;
-  try {
-    bytes = await store.get(recordKey(key));
-  } catch (e) {
-    if (e instanceof NotFoundError) return undefined;
-    throw e;
-  }
+  const bytes = await getIfExists(store, recordKey(key));
+  if (!bytes) return undefined;
   const dest = damagedRecordKey(key);
   await store.put(dest, bytes);
   return dest;

@@ -120,6 +120,16 @@ export async function getStreamVerified(store: ArtifactStore, ref: ArtifactRef):
   return source.pipe(check);
 }
 
+/** The bytes at `key`, or undefined when there are none (other faults pass as they are). */
+export async function getIfExists(store: ArtifactStore, key: string): Promise<Uint8Array | undefined> {
+  try {
+    return await store.get(key);
+  } catch (e) {
+    if (e instanceof NotFoundError) return undefined;
+    throw e;
+  }
+}
+
 export async function putJson(store: ArtifactStore, key: string, value: unknown): Promise<ArtifactRef> {
   return store.put(key, JSON.stringify(value, null, 1));
 }
