@@ -41,7 +41,7 @@ const count = (n: number) => n.toLocaleString('en');
 export function registerQuery(program: Command): void {
   program
     .command('query')
-    .description('run read-only SQL on the catalog (tables: studies, trials, params, metrics, steps, trial_steps, lineage, artifacts, scores, removed_items, sample_sources; views: final_metrics, trial_summary, cell_summary, scored_samples)')
+    .description('run read-only SQL on the catalog (tables: studies, trials, params, metrics, steps, trial_steps, lineage, artifacts, scores, removed_items, sample_sources, launches, launch_trials; views: final_metrics, trial_summary, cell_summary, scored_samples, latest_launch)')
     .argument('<sql>', 'the SQL statement')
     .addOption(new Option('-f, --format <format>', 'output format (parquet needs --out)').choices(['table', 'csv', 'json', 'parquet']).default('table'))
     .option('--limit <n>', `at most this many rows; 0 for all (default: ${count(TABLE_ROW_LIMIT)} for table, all for csv, json and parquet)`, rowLimit)
