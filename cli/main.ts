@@ -90,8 +90,8 @@ withConnectionOptions(run).action(async (ref: string, o) => {
   const cfg = loadConfig();
   if (!['embedded', 'temporal'].includes(o.executor)) throw new UserError(`unknown executor '${o.executor}' (from GANTRY_EXECUTOR)`, { hint: 'use embedded or temporal' });
   const spec = await loadStudy(ref);
-  await confirmGridSize(spec.name, maxTrials(spec, { profile: o.profile, set: parseSets(o.set ?? []) }), o);
   const overrides = parseSets(o.set ?? []);
+  await confirmGridSize(spec.name, maxTrials(spec, { profile: o.profile, set: overrides }), o);
   const study = await prepareStudy(spec, { profile: o.profile, set: pathsFromHere(overrides), overrides }, studyBaseDir(ref));
   const wanted = process.env.GANTRY_BACKEND?.trim() || (o.backend ?? cfg.backend);
   // wasm has no Conv2DBackpropFilter: say so before any step runs, not after the data steps.

@@ -18,12 +18,9 @@ import { hostname } from 'node:os';
 import { join } from 'node:path';
 import { isDamage, readTrialFile } from '../activities/record.js';
 import { probeRecord, recordKey, stepPrefix, type StepRecord } from '../infra/ledger.js';
-import { LocalStore } from '../infra/store/local.js';
+import { LocalStore, TMP_PREFIX } from '../infra/store/local.js';
 import type { ArtifactStore } from '../infra/store/store.js';
 import { pidAlive } from '../infra/process.js';
-
-/** LocalStore's prefix for a write in progress (infra/store/local.ts); list() hides them. */
-const TMP_PREFIX = '.tmp-';
 
 export const GC_MIN_AGE_MS = 60 * 60 * 1000;
 

@@ -8,7 +8,7 @@ import { EnvironmentError, UserError, isMachineFault } from '../../core/errors.j
 import { sha256Hex } from '../hash.js';
 import { checkKey, ConditionalWritesUnsupportedError, NotFoundError, type ArtifactRef, type ArtifactStore, type CasResult, type Versioned } from './store.js';
 
-const TMP_PREFIX = '.tmp-';
+export const TMP_PREFIX = '.tmp-';
 /** Versioned documents live under <root>/.gantry-versioned/<key>/ (no key starts with '.', so list() never shows them). */
 const VERSIONED_DIR = '.gantry-versioned';
 /** A version of a versioned document: g<generation>, zero-padded so names sort as numbers. */
