@@ -35,13 +35,30 @@ export interface ResolveOptions {
   set?: Record<string, unknown>;
 }
 
-export function resolveStudy(spec: StudySpec, opts: ResolveOptions, hash: Hasher): ResolvedStudy {
+/** A grid ready to expand: what every trial shares, and its trials on demand (expandGrid). */
+export interface GridExpansion extends Omit<ResolvedStudy, 'trials'> {
+  /**
+   * Every valid trial of the grid, in plan order, one at a time: memory does not grow with the
+   * grid. Not de-duplicated (two blocks can make one config: resolveStudy keeps the first).
+   * An invalid combination yields no trial and adds its problems to `problems`.
+   */
+  trials(problems: { push(...p: SpecProblem[]): unknown }): Generator<ResolvedTrial>;
+  /** What resolving it is called in errors: the study, and the profile when there is one. */
+  title: string;
+}
+
+/**
+ * The grid of a spec under a profile and overrides, expanded lazily. Problems with the profile or
+ * the overrides throw at once (SpecError); problems of single combinations come out of trials().
+ */
+export function expandGrid(spec: StudySpec, opts: ResolveOptions, hash: Hasher): GridExpansion {
   const profileName = opts.profile ?? spec.defaultProfile;
   const profile = profileName === undefined ? undefined : spec.profiles[profileName];
   if (profileName !== undefined && !profile) {
     const known = Object.keys(spec.profiles);
     throw new SpecError(spec.name, [{ path: 'profile', message: `no profile '${profileName}' (known: ${known.length ? known.join(', ') : 'none'})` }]);
   }
+  const title = spec.name + (profileName ? ` (profile ${profileName})` : '');
   const problems: SpecProblem[] = [];
   const base = structuredClone(spec.base) as Record<string, unknown>;
   const overrides = { ...(profile?.set ?? {}), ...(opts.set ?? {}) };
@@ -56,55 +73,62 @@ export function resolveStudy(spec: StudySpec, opts: ResolveOptions, hash: Hasher
     if (bad) problems.push({ path, message: bad });
     else setPath(base, path, value);
   }
+  if (problems.length) throw new SpecError(title, problems);
   const grid = profile?.grid ?? spec.grid;
+  // Cells list every axis of the study, so a block that leaves an axis at its base value still says so.
+  const axes = [...new Set(grid.flatMap((block) => [...Object.keys(block.cartesian ?? {}), ...Object.keys(block.zip ?? {}), ...Object.keys(block.random?.space ?? {})]))].sort();
 
-  const byId = new Map<string, ResolvedTrial>();
-  const axes = new Set<string>();
-  grid.forEach((block, bi) => {
-    let combos: Record<string, unknown>[];
-    try {
-      combos = expandBlock(block);
-    } catch (e) {
-      problems.push({ path: `grid[${bi}]`, message: (e as Error).message });
-      return;
-    }
-    for (const k of [...Object.keys(block.cartesian ?? {}), ...Object.keys(block.zip ?? {}), ...Object.keys(block.random?.space ?? {})]) axes.add(k);
-    for (const combo of combos) {
-      const cfg = structuredClone(base);
-      for (const [path, value] of Object.entries(combo)) setPath(cfg, path, value);
-      const probe = trialConfigSchema.safeParse({ ...cfg, seed: seeds[0] });
-      if (!probe.success) {
-        const where = Object.keys(combo).length ? ` (${label(combo)})` : '';
-        for (const i of probe.error.issues) problems.push({ path: formatPath(i.path), message: i.message + (grid.length > 1 || where ? ` in grid[${bi}]${where}` : '') });
+  function* trials(problems: { push(...p: SpecProblem[]): unknown }): Generator<ResolvedTrial> {
+    for (let bi = 0; bi < grid.length; bi++) {
+      const block = grid[bi];
+      let combos: Iterable<Record<string, unknown>>;
+      try {
+        combos = blockCombos(block);
+      } catch (e) {
+        problems.push({ path: `grid[${bi}]`, message: (e as Error).message });
         continue;
       }
-      // The seed of a deterministic model (RX) on a cube changes nothing: one trial, not one per
-      // seed. Item datasets draw their split from the seed, so every model gets every seed there.
-      const trialSeeds = modelIsStochastic(probe.data.model.kind) || isItemConfig(probe.data) ? seeds : [0];
-      for (const seed of trialSeeds) {
-        const config = trialConfigSchema.parse({ ...cfg, seed });
-        const id = hash(canonicalJson({ study: spec.name, config }));
-        if (byId.has(id)) continue;
-        const { seed: _seed, ...cellConfig } = config;
-        byId.set(id, { id, cellId: hash(canonicalJson({ study: spec.name, config: cellConfig })), cell: combo, config, ...(block.name ? { block: block.name } : {}) });
+      for (const combo of combos) {
+        const cfg = structuredClone(base);
+        for (const [path, value] of Object.entries(combo)) setPath(cfg, path, value);
+        const probe = trialConfigSchema.safeParse({ ...cfg, seed: seeds[0] });
+        if (!probe.success) {
+          const where = Object.keys(combo).length ? ` (${label(combo)})` : '';
+          for (const i of probe.error.issues) problems.push({ path: formatPath(i.path), message: i.message + (grid.length > 1 || where ? ` in grid[${bi}]${where}` : '') });
+          continue;
+        }
+        // The seed of a deterministic model (RX) on a cube changes nothing: one trial, not one per
+        // seed. Item datasets draw their split from the seed, so every model gets every seed there.
+        const trialSeeds = modelIsStochastic(probe.data.model.kind) || isItemConfig(probe.data) ? seeds : [0];
+        for (const seed of trialSeeds) {
+          const config = trialConfigSchema.parse({ ...cfg, seed });
+          const id = hash(canonicalJson({ study: spec.name, config }));
+          const { seed: _seed, ...cellConfig } = config;
+          const cell: Record<string, unknown> = {};
+          for (const a of axes) {
+            const v = getPath(config as unknown as Record<string, unknown>, a);
+            if (v !== undefined) cell[a] = v; // an axis of another model (RX has no noiseDim)
+          }
+          yield { id, cellId: hash(canonicalJson({ study: spec.name, config: cellConfig })), cell, config, ...(block.name ? { block: block.name } : {}) };
+        }
       }
     }
-  });
-  if (problems.length) throw new SpecError(spec.name + (profileName ? ` (profile ${profileName})` : ''), dedupe(problems));
-  const trials = [...byId.values()];
-  // Cells list every axis of the study, so a block that leaves an axis at its base value still says so.
-  for (const t of trials) {
-    const full: Record<string, unknown> = {};
-    for (const a of [...axes].sort()) {
-      const v = getPath(t.config as unknown as Record<string, unknown>, a);
-      if (v !== undefined) full[a] = v; // an axis of another model (RX has no noiseDim)
-    }
-    t.cell = full;
   }
-  return { study: spec.name, version: spec.version, profile: profileName, axes: [...axes].sort(), seeds, trials };
+  return { study: spec.name, version: spec.version, profile: profileName, axes, seeds, trials, title };
 }
 
-function dedupe(ps: SpecProblem[]): SpecProblem[] {
+/** The whole grid at once, de-duplicated by id (first kept); every problem throws as one SpecError. */
+export function resolveStudy(spec: StudySpec, opts: ResolveOptions, hash: Hasher): ResolvedStudy {
+  const grid = expandGrid(spec, opts, hash);
+  const problems: SpecProblem[] = [];
+  const byId = new Map<string, ResolvedTrial>();
+  for (const t of grid.trials(problems)) if (!byId.has(t.id)) byId.set(t.id, t);
+  if (problems.length) throw new SpecError(grid.title, dedupe(problems));
+  const { trials: _, title: _title, ...header } = grid;
+  return { ...header, trials: [...byId.values()] };
+}
+
+export function dedupe(ps: SpecProblem[]): SpecProblem[] {
   const seen = new Set<string>();
   return ps.filter((p) => {
     const k = p.path + '\0' + p.message;
@@ -114,33 +138,49 @@ function dedupe(ps: SpecProblem[]): SpecProblem[] {
   });
 }
 
-/** All assignments of one grid block: set × cartesian × zip × random. */
+/** All assignments of one grid block: set × cartesian × zip × random (blockCombos, as a list). */
 export function expandBlock(block: GridBlock): Record<string, unknown>[] {
+  return [...blockCombos(block)];
+}
+
+/**
+ * The assignments of one grid block, one at a time (a block of 10⁶ combinations is never a list):
+ * cartesian axes vary last-fastest in the order written, then zip entries, then random samples.
+ * A bad block throws before the first one.
+ */
+export function blockCombos(block: GridBlock): Iterable<Record<string, unknown>> {
   for (const path of [...Object.keys(block.set ?? {}), ...Object.keys(block.cartesian ?? {}), ...Object.keys(block.zip ?? {}), ...Object.keys(block.random?.space ?? {})]) {
     const bad = badPath(path);
     if (bad) throw new Error(`'${path}': ${bad}`);
   }
-  let combos: Record<string, unknown>[] = [{ ...(block.set ?? {}) }];
-  for (const [path, values] of Object.entries(block.cartesian ?? {})) {
-    combos = combos.flatMap((c) => values.map((v) => ({ ...c, [path]: v })));
-  }
   const zip = Object.entries(block.zip ?? {});
-  if (zip.length) {
-    const n = zip[0][1].length;
-    const bad = zip.find(([, vs]) => vs.length !== n);
-    if (bad) throw new Error(`zip lists must have equal lengths: '${zip[0][0]}' has ${n}, '${bad[0]}' has ${bad[1].length}`);
-    combos = combos.flatMap((c) => Array.from({ length: n }, (_, i) => ({ ...c, ...Object.fromEntries(zip.map(([p, vs]) => [p, vs[i]])) })));
-  }
+  const n = zip.length ? zip[0][1].length : 1;
+  const bad = zip.find(([, vs]) => vs.length !== n);
+  if (bad) throw new Error(`zip lists must have equal lengths: '${zip[0][0]}' has ${n}, '${bad[0]}' has ${bad[1].length}`);
+  // One list of choices per digit of a mixed-radix counter: each cartesian axis, the zip rows, the random samples.
+  const digits: Record<string, unknown>[][] = Object.entries(block.cartesian ?? {}).map(([path, values]) => values.map((v) => ({ [path]: v })));
+  if (zip.length) digits.push(Array.from({ length: n }, (_, i) => Object.fromEntries(zip.map(([p, vs]) => [p, vs[i]]))));
   if (block.random) {
     const rng = new Prng(block.random.seed);
-    const samples = Array.from({ length: block.random.n }, () => {
+    digits.push(Array.from({ length: block.random.n }, () => {
       const s: Record<string, unknown> = {};
       for (const [path, axis] of Object.entries(block.random!.space)) s[path] = sampleAxis(axis, rng);
       return s;
-    });
-    combos = combos.flatMap((c) => samples.map((s) => ({ ...c, ...s })));
+    }));
   }
-  return combos;
+  const set = block.set ?? {};
+  return {
+    *[Symbol.iterator]() {
+      if (digits.some((d) => d.length === 0)) return;
+      const at = digits.map(() => 0);
+      for (;;) {
+        yield Object.assign({ ...set }, ...digits.map((d, i) => d[at[i]]));
+        let i = digits.length - 1;
+        while (i >= 0 && ++at[i] === digits[i].length) at[i--] = 0;
+        if (i < 0) return;
+      }
+    },
+  };
 }
 
 function sampleAxis(axis: { uniform?: [number, number]; loguniform?: [number, number]; int?: [number, number]; choice?: unknown[] }, rng: Prng): unknown {
