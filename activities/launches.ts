@@ -13,6 +13,9 @@
  * list beside a small document, never a huge JSON array.
  */
 import { execFile } from 'node:child_process';
+import { createReadStream } from 'node:fs';
+import { open, rm } from 'node:fs/promises';
+import { createInterface } from 'node:readline';
 import { randomBytes } from 'node:crypto';
 import { createRequire } from 'node:module';
 import { z } from 'zod';
@@ -43,6 +46,8 @@ export const launchDocSchema = z.object({
   trials: z.number().int().nonnegative(),
   /** The launch's trial ids, one per line. */
   trialIds: artifactRefSchema,
+  /** Its compact plan (activities/launch-plan.ts), one line per trial in the order of trialIds; absent in launches written before plans were stored. */
+  plan: artifactRefSchema.optional(),
 });
 export type LaunchDoc = z.output<typeof launchDocSchema>;
 export type Executor = LaunchDoc['executor'];
@@ -50,6 +55,7 @@ export type Executor = LaunchDoc['executor'];
 const PREFIX = 'launches';
 export const launchKey = (study: string, id: string) => `${PREFIX}/${study}/${id}.json`;
 const trialIdsKey = (study: string, id: string) => `${PREFIX}/${study}/${id}.trials`;
+const planKey = (study: string, id: string) => `${PREFIX}/${study}/${id}.plan`;
 
 /** `20250102T030405.678Z-9f3a1c2e`: sorts by time, unique across processes and machines. */
 export function newLaunchId(now: Date): string {
@@ -76,20 +82,42 @@ export interface NewLaunch {
   profile: string | null;
   overrides: Record<string, unknown>;
   executor: Executor;
-  trialIds: readonly string[];
+  /** The compact plan, a local file (executors/prepare.ts planStudy writes it). */
+  planFile: string;
+  trials: number;
   /** Where the study file is (its git commit is recorded). */
   dir: string;
   now: Date;
 }
 
-/** Write a launch: its trial list first, then the document that references it (a document never points at nothing). */
+/**
+ * Write a launch: its plan and trial list first (both streamed from the plan file), then the
+ * document that references them (a document never points at nothing).
+ */
 export async function writeLaunch(store: ArtifactStore, l: NewLaunch): Promise<LaunchDoc> {
   const launchId = newLaunchId(l.now);
-  const trialIds = await store.put(trialIdsKey(l.study, launchId), l.trialIds.join('\n'));
+  const plan = await store.putFile(planKey(l.study, launchId), l.planFile);
+  const idsFile = `${l.planFile}.ids`;
+  const out = await open(idsFile, 'w');
+  try {
+    let first = true;
+    let chunk = '';
+    for await (const line of createInterface({ input: createReadStream(l.planFile), crlfDelay: Infinity })) {
+      if (!line) continue;
+      chunk += (first ? '' : '\n') + (JSON.parse(line) as { id: string }).id;
+      first = false;
+      if (chunk.length > 1 << 20) (await out.write(chunk), (chunk = ''));
+    }
+    await out.write(chunk);
+  } finally {
+    await out.close();
+  }
+  const trialIds = await store.putFile(trialIdsKey(l.study, launchId), idsFile);
+  await rm(idsFile, { force: true });
   const doc: LaunchDoc = {
     launchId, gridId: l.gridId, study: l.study, profile: l.profile, overrides: l.overrides, startedAt: l.now.toISOString(),
     gantryVersion: PACKAGE_VERSION, codeVersion: CODE_VERSION, gitCommit: await gitHead(l.dir), executor: l.executor,
-    trials: l.trialIds.length, trialIds,
+    trials: l.trials, trialIds, plan,
   };
   await putSealed(store, launchKey(l.study, launchId), doc);
   return doc;
@@ -107,6 +135,21 @@ export async function readLaunch(store: ArtifactStore, key: string): Promise<Lau
 export async function readLaunchTrials(store: ArtifactStore, doc: LaunchDoc): Promise<string[]> {
   const text = Buffer.from(await getVerified(store, doc.trialIds)).toString('utf8');
   return text ? text.split('\n') : [];
+}
+
+/** A launch document by its id. */
+export function readLaunchById(store: ArtifactStore, study: string, id: string): Promise<LaunchDoc> {
+  return readLaunch(store, launchKey(study, id));
+}
+
+/** How many trials a study file's latest launch had. */
+export const studyTrialCount = (file: { trials?: string[]; trialCount?: number }): number => file.trialCount ?? file.trials?.length ?? 0;
+
+/** A study's trial ids, in plan order: its launch's list, or (an older study file) the list it holds. */
+export async function studyTrialIds(store: ArtifactStore, file: { study: string; trials?: string[]; launch?: string }): Promise<string[]> {
+  if (file.trials) return file.trials;
+  if (!file.launch) return [];
+  return readLaunchTrials(store, await readLaunchById(store, file.study, file.launch));
 }
 
 /** A study's newest readable launch (ids sort by time), or undefined when it has none. */

@@ -35,7 +35,11 @@ export const studyFileSchema = z.object({
   profile: z.string().nullable(),
   axes: z.array(z.string()),
   seeds: z.array(z.number()),
-  trials: z.array(z.string()),
+  /** The trial ids, in study files written before launches had plans; newer ones name their launch instead, whose plan lists them. */
+  trials: z.array(z.string()).optional(),
+  /** The launch that wrote this file (activities/launches.ts): its trial list is the study's. */
+  launch: z.string().optional(),
+  trialCount: z.number().int().nonnegative().optional(),
   updatedAt: z.string(),
 });
 export type StudyFile = z.output<typeof studyFileSchema>;

@@ -2,6 +2,7 @@
  * `gantry datasets`: look at a dataset before a study uses it (`inspect`: format, shapes, classes
  * and counts, mask coverage, a contact sheet), and at what a study's tiling made of it (`tiles`).
  */
+import { studyTrialIds } from '../activities/launches.js';
 import { readdir, stat } from 'node:fs/promises';
 import { extname } from 'node:path';
 import sharp, { type OverlayOptions } from 'sharp';
@@ -208,8 +209,9 @@ export interface TilesReport {
 export async function tilesReport(store: ArtifactStore, study: string, trialId?: string, show = 10): Promise<TilesReport> {
   const s = await readStudyFile(store, study).catch((e: unknown) => (e instanceof NotFoundError ? undefined : Promise.reject(e)));
   if (!s) throw new UserError(`no study '${study}' in the store ${store.url}`, { hint: 'run it first' });
-  const id = trialId ?? s.trials[0];
-  if (!s.trials.includes(id)) throw new UserError(`study '${study}' has no trial ${id}`);
+  const ids = await studyTrialIds(store, s);
+  const id = trialId ?? ids[0];
+  if (!ids.includes(id)) throw new UserError(`study '${study}' has no trial ${id}`);
   const t = await readTrialFile(store, id);
   const ext = t.steps.find((x) => x.kind === 'extract' || x.kind === 'tile');
   if (!ext) throw new UserError(`trial ${id} has no tiling step`);

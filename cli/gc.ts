@@ -74,9 +74,9 @@ function report(r: GcResult, url: string): string {
   for (const k of r.kept) out.push(`kept ${k.key}: ${k.why}`);
   for (const d of r.damagedTrials) out.push(`cannot read ${d.key}: ${d.error}`);
   const what = `${steps.length} step folder${steps.length === 1 ? '' : 's'} and ${temps.length} temp file${temps.length === 1 ? '' : 's'} (${size})`;
-  const seen = `${r.trials} trial files reference ${r.referenced} steps in ${url}`;
+  const seen = `${r.trials} trial files and the studies' latest launch plans reference ${r.referenced} steps in ${url}`;
   if (r.deleted) out.push(`removed ${what}; ${seen}`);
-  else if (r.damagedTrials.length) out.push(`${r.damagedTrials.length} trial file${r.damagedTrials.length === 1 ? ' is' : 's are'} damaged, so the steps they reference are unknown: nothing is removed until they are repaired (gantry verify, gantry repair); ${what} unreferenced`);
+  else if (r.damagedTrials.length) out.push(`${r.damagedTrials.length} trial, study or launch file${r.damagedTrials.length === 1 ? ' is' : 's are'} damaged, so the steps they reference are unknown: nothing is removed until they are repaired (gantry verify, gantry repair); ${what} unreferenced`);
   else if (r.garbage.length) out.push(`would remove ${what}; ${seen}. Remove them: gantry gc --yes`);
   else out.push(`nothing to remove; ${seen}`);
   return out.join('\n');

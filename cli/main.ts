@@ -6,7 +6,7 @@ import { availableParallelism } from 'node:os';
 import { BACKEND_NAMES, loadConfig, openStore } from '../infra/config.js';
 import { isEnvironmentError, isUserError, oneLine, CancelledError, UserError } from '../core/errors.js';
 import { parseSets } from '../experiments/grid.js';
-import { prepareStudy } from '../executors/prepare.js';
+import { planStudy, prepareStudy, type PreparedStudy } from '../executors/prepare.js';
 import { runEmbedded } from '../executors/embedded.js';
 import { Catalog } from '../infra/catalog.js';
 import { rebuildCatalog } from '../executors/rebuild.js';
@@ -16,7 +16,7 @@ import { LoadBar, Progress } from './progress.js';
 import { rxBaseline } from './baseline.js';
 import type { CubeOrder } from '../datasets/mat.js';
 import { render, type Format } from './format.js';
-import { studyStatus } from './status.js';
+import { STATUS_LIMIT, studyStatus } from './status.js';
 import { registerQuery } from './query.js';
 import { registerGc } from './gc.js';
 import { registerVerify } from './verify.js';
@@ -28,7 +28,6 @@ import { maxTrials } from '../experiments/grid-size.js';
 import { MlflowMirror } from '../infra/mlflow/mirror.js';
 import { OutboxInUse } from '../infra/mlflow/outbox.js';
 import { CONV_IMAGE_MODELS } from '../models/params.js';
-import { isItemConfig } from '../experiments/spec.js';
 import { mlflowTracker } from '../executors/mlflow-tracker.js';
 import { CODE_VERSION } from '../infra/version.js';
 import { PACKAGE_VERSION } from '../activities/launches.js';
@@ -92,12 +91,14 @@ withConnectionOptions(run).action(async (ref: string, o) => {
   const spec = await loadStudy(ref);
   const overrides = parseSets(o.set ?? []);
   await confirmGridSize(spec.name, maxTrials(spec, { profile: o.profile, set: overrides }), o);
-  const study = await prepareStudy(spec, { profile: o.profile, set: pathsFromHere(overrides), overrides }, studyBaseDir(ref));
+  // The embedded executor plans as it goes (no trial held in memory); the Temporal launcher hands workers every trial's plan.
+  const prepare = o.executor === 'temporal' ? prepareStudy : planStudy;
+  const study = await prepare(spec, { profile: o.profile, set: pathsFromHere(overrides), overrides }, studyBaseDir(ref));
   const wanted = process.env.GANTRY_BACKEND?.trim() || (o.backend ?? cfg.backend);
   // wasm has no Conv2DBackpropFilter: say so before any step runs, not after the data steps.
-  const conv = study.trials.find((t) => isItemConfig(t.config) && !t.config.features && (CONV_IMAGE_MODELS as readonly string[]).includes(t.config.model.kind));
+  const conv = [...study.itemModels].find((m) => (CONV_IMAGE_MODELS as readonly string[]).includes(m));
   if (wanted === 'wasm' && o.executor === 'embedded' && conv) {
-    throw new UserError(`backend wasm cannot train ${conv.config.model.kind} (a convolutional network: wasm has no Conv2DBackpropFilter kernel)`, {
+    throw new UserError(`backend wasm cannot train ${conv} (a convolutional network: wasm has no Conv2DBackpropFilter kernel)`, {
       hint: 'use --backend native (`npm run build:native`, needs a C++ compiler) or cpu (slow), or leave the backend automatic',
     });
   }
@@ -114,6 +115,7 @@ withConnectionOptions(run).action(async (ref: string, o) => {
   const checkpoint = { everyIterations: o.checkpointEvery, everyMinutes: o.checkpointMinutes };
   try {
     if (o.executor === 'temporal') {
+      const prepared = study as PreparedStudy;
       // With MLFLOW_TRACKING_URI set here too, the launcher opens and closes the launch's parent
       // run; the catalog worker nests the trials' runs under it.
       // An outbox of its own: a catalog worker on this home holds $GANTRY_HOME/mlflow.
@@ -130,7 +132,7 @@ withConnectionOptions(run).action(async (ref: string, o) => {
         clearTimeout(timer);
       }
       mirror?.start();
-      const end = await runOnTemporal(study, {
+      const end = await runOnTemporal(prepared, {
         conn: connectionFrom(o), store, concurrency: o.concurrency, retries: o.retries, checkpoint, batchSize: o.batchSize,
         detach: !!o.detach, signal: abort.signal, log: (line) => process.stderr.write(`${line}\n`),
       })
@@ -146,7 +148,7 @@ withConnectionOptions(run).action(async (ref: string, o) => {
       }
       const r = end.result;
       const outcomes = r.failures.map((f) => ({ status: f.status, error: f.error }));
-      await printResults(cfg.catalogPath, study.trials.map((t) => t.id), r.done + r.alreadyDone, r.total, `${r.stepsRun} steps ran, ${r.stepsCached} cached`, outcomes, study);
+      await printResults(cfg.catalogPath, { trialIds: prepared.trials.map((t) => t.id) }, r.done + r.alreadyDone, r.total, `${r.stepsRun} steps ran, ${r.stepsCached} cached`, outcomes, study);
       // As under the embedded executor: bad data is bad input (exit 2), not a failed trial.
       if (r.failures.length && r.failures.every((f) => f.badInput)) process.exitCode = EXIT.usage;
       if (r.cancelled) {
@@ -181,8 +183,9 @@ withConnectionOptions(run).action(async (ref: string, o) => {
       process.exitCode = EXIT.interrupted;
       return;
     }
-    const done = summary.outcomes.filter((t) => t.status === 'done').length;
-    await printResults(cfg.catalogPath, summary.outcomes.map((t) => t.trialId), done, summary.outcomes.length, `${summary.stepsRun} steps ran, ${summary.stepsCached} cached`, summary.outcomes.filter((t) => t.status !== 'done'), study);
+    const done = summary.counts.done ?? 0;
+    const ended = Object.values(summary.counts).reduce((a, b) => a + (b ?? 0), 0);
+    await printResults(cfg.catalogPath, { launchId: summary.launchId }, done, ended, `${summary.stepsRun} steps ran, ${summary.stepsCached} cached`, summary.outcomes.filter((t) => t.status !== 'done'), study);
   } finally {
     process.off('SIGINT', onSigint);
     process.off('SIGTERM', onSigint);
@@ -206,13 +209,14 @@ function launcherOutbox(home: string): string {
  * failure (exit 1). Every row is of this launch, so its profile and --set overrides head the table
  * once rather than fill a column (cell_summary has them per row).
  */
-async function printResults(catalogPath: string, trialIds: string[], done: number, total: number, steps: string, failed: { status: string; error: string | null }[], launch: { profile?: string | null; overrides?: Record<string, unknown> } = {}): Promise<void> {
+async function printResults(catalogPath: string, trials: { trialIds: string[] } | { launchId: string }, done: number, total: number, steps: string, failed: { status: string; error: string | null }[], launch: { profile?: string | null; overrides?: Record<string, unknown> } = {}): Promise<void> {
   const sets = Object.entries(launch.overrides ?? {}).map(([k, v]) => `${k}=${typeof v === 'string' ? v : JSON.stringify(v)}`);
   if (launch.profile || sets.length) process.stdout.write(`\nprofile ${launch.profile ?? 'none'}${sets.length ? `, --set ${sets.join(' ')}` : ''}\n`);
   if (existsSync(catalogPath)) {
     const cat = await Catalog.openReadOnly(catalogPath);
     try {
-      const ids = trialIds.map((id) => `'${id}'`).join(',') || "''";
+      // Ids and launch ids are hex and digits (gantry makes them), safe to inline.
+      const ids = 'launchId' in trials ? `SELECT trial_id FROM launch_trials WHERE launch_id = '${trials.launchId}'` : trials.trialIds.map((id) => `'${id}'`).join(',') || "''";
       const r = await cat.query(`
         SELECT model, cell, count(*) AS seeds,
                round(avg(auc), 4) AS auc_mean, round(stddev_samp(auc), 4) AS auc_std,
@@ -244,6 +248,7 @@ const status = program
   .argument('[study]', 'study name')
   .option('--steps', 'list every step of every trial')
   .option('--json', 'print the store\'s status as one JSON document (studies, trials, every step)')
+  .option('--limit <n>', `trials listed per study, those that need a look (failed, interrupted, running) first; 0 lists all (the counts are always of every trial)`, nonNegativeInt, STATUS_LIMIT)
   .option('--temporal', 'also show the study workflows (on by itself when TEMPORAL_ADDRESS or --address is set)')
   .option('--workflow <id>', 'show one study workflow');
 withConnectionOptions(status).action(async (study: string | undefined, o) => {
@@ -252,7 +257,7 @@ withConnectionOptions(status).action(async (study: string | undefined, o) => {
   if (!o.workflow) {
     // With Temporal, a study this store does not hold may still have workflows: say so and go on.
     // Reasons wrap to a terminal's width; piped, every line is whole.
-    const fromStore = await studyStatus(openStore(cfg.storeUrl), study, !!o.steps, { json: !!o.json, width: process.stdout.isTTY ? process.stdout.columns : undefined }).catch((e) => {
+    const fromStore = await studyStatus(openStore(cfg.storeUrl), study, !!o.steps, { json: !!o.json, limit: o.limit, width: process.stdout.isTTY ? process.stdout.columns : undefined }).catch((e) => {
       if (!workflows || !isUserError(e)) throw e;
       return `(${oneLine(e)})`;
     });

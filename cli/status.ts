@@ -9,9 +9,11 @@
 import { probeRecord, type StepRecord } from '../infra/ledger.js';
 import type { ArtifactStore } from '../infra/store/store.js';
 import { isDamage, readStudyFile, readTrialFile, studyKey, trialKey, trialStatus, type TrialStatus } from '../activities/record.js';
-import { latestLaunch, readLaunchTrials, type LaunchDoc } from '../activities/launches.js';
-import { label } from '../experiments/grid.js';
+import { latestLaunch, readLaunchById, readLaunchTrials, type LaunchDoc } from '../activities/launches.js';
+import { entryLabel, openPlan, planEntry, type PlanEntry } from '../activities/launch-plan.js';
+import { progressCounts, readProgress, stateAt } from '../activities/launch-progress.js';
 import { UserError } from '../core/errors.js';
+import { NotFoundError } from '../infra/store/store.js';
 import { renderWrappedTable, duration, wrapText } from './format.js';
 
 export type StepState = 'done' | 'cached' | 'pending' | 'running' | 'failed' | 'interrupted' | 'unreadable';
@@ -56,7 +58,12 @@ export interface StudyReport {
   damaged: string | null;
   latestLaunch: Omit<LaunchDoc, 'trialIds'> | null;
   counts: Record<string, number>;
+  /** Trials of the study's latest launch. */
+  total: number;
+  /** The trials listed (at most the limit: those that need a look — failed, interrupted, running — first, then in plan order). */
   trials: TrialReport[];
+  /** Where the states came from: the launch's progress document (fast), or every trial's step records. */
+  source: 'progress' | 'records';
 }
 
 export interface StatusReport {
@@ -64,59 +71,169 @@ export interface StatusReport {
   studies: StudyReport[];
 }
 
-export async function collectStatus(store: ArtifactStore, study?: string): Promise<StatusReport> {
+/** Trials listed per study unless --limit says otherwise (0: all). */
+export const STATUS_LIMIT = 100;
+
+export async function collectStatus(store: ArtifactStore, study?: string, opts: { limit?: number } = {}): Promise<StatusReport> {
   const names = study ? [study] : (await store.list('studies')).filter((k) => k.endsWith('.json')).map((k) => k.slice('studies/'.length, -'.json'.length));
   if (study && !(await store.exists(studyKey(study)))) throw new UserError(`no study '${study}' in ${store.url}`);
   const studies: StudyReport[] = [];
-  for (const name of names) studies.push(await studyReport(store, name));
+  for (const name of names) studies.push(await studyReport(store, name, opts.limit ?? STATUS_LIMIT));
   return { store: store.url, studies };
 }
 
 const verifyHint = (study: string) => `run: gantry verify ${study}`;
 
-async function studyReport(store: ArtifactStore, name: string): Promise<StudyReport> {
+async function studyReport(store: ArtifactStore, name: string, limit: number): Promise<StudyReport> {
   const s = await readStudyFile(store, name).catch((e: unknown) => {
     if (!isDamage(e)) throw e;
     return message(e);
   });
-  if (typeof s === 'string') return { study: name, profile: null, updatedAt: null, damaged: `${naming(studyKey(name), s)}; ${verifyHint(name)}`, latestLaunch: null, counts: {}, trials: [] };
-  const launch = await latestLaunch(store, name).catch(() => undefined);
-  // Which trials the latest launch had; an unreadable list only means no step is called cached.
-  const inLaunch = launch ? new Set(await readLaunchTrials(store, launch).catch(() => [] as string[])) : new Set<string>();
+  if (typeof s === 'string') return { study: name, profile: null, updatedAt: null, damaged: `${naming(studyKey(name), s)}; ${verifyHint(name)}`, latestLaunch: null, counts: {}, total: 0, trials: [], source: 'records' };
+  const launch = await (s.launch ? readLaunchById(store, name, s.launch) : latestLaunch(store, name)).catch(() => undefined);
   const launchStart = launch ? Date.parse(launch.startedAt) : NaN;
+  const plan = launch?.plan && !s.trials ? await openPlan(store, launch.plan) : undefined;
+  const progress = plan ? await readProgress(store, name, launch!.launchId).catch(() => undefined) : undefined;
+
   const counts: Record<string, number> = {};
+  const states = new Map<number, TrialState>();
+  const damagedIds = new Map<number, string>();
+  let total: number;
+  let entryAt: (i: number) => PlanEntry | undefined;
+  if (plan && progress) {
+    // Fast: the states from one document, and step records only where it may be behind: the trials
+    // it calls running, and (a launch still running, or killed) those started since its last write,
+    // which are the next ones in plan order after the last it marked.
+    total = plan.count;
+    entryAt = (i) => plan.entry(i);
+    for (const [k, v] of Object.entries(progressCounts(progress))) counts[k] = v;
+    const recheck: number[] = [];
+    let marked = -1;
+    for (let i = 0; i < progress.states.length; i++) {
+      const st = stateAt(progress, i);
+      if (st === 'running') recheck.push(i);
+      if (st !== 'pending') marked = i;
+    }
+    const probe = async (i: number) => {
+      const probes = await probeSteps(store, plan.entry(i).steps);
+      const st = { ...trialStatus(probes.map((p) => p.record)), probes };
+      const was = stateAt(progress, i);
+      if (st.status !== was) {
+        counts[was]--;
+        if (!counts[was]) delete counts[was];
+        counts[st.status] = (counts[st.status] ?? 0) + 1;
+      }
+      states.set(i, st);
+      return st.status;
+    };
+    for (const i of recheck) await probe(i);
+    if (!progress.final) for (let i = marked + 1, quiet = 0; i < total && quiet < AHEAD; i++) quiet = (await probe(i)) === 'pending' ? quiet + 1 : 0;
+    for (const [k, error] of Object.entries(progress.errors)) if (!states.has(Number(k))) states.set(Number(k), { status: stateAt(progress, Number(k)), error });
+  } else {
+    // Every trial's step records: a launch with no progress document (Temporal, or an older gantry's).
+    const listed: (PlanEntry | string)[] = [];
+    if (plan) for (let i = 0; i < plan.count; i++) listed.push(plan.entry(i));
+    else {
+      const ids = s.trials ?? (launch ? await readLaunchTrials(store, launch).catch(() => [] as string[]) : []);
+      await forEachLimited(ids, 32, async (id, i) => {
+        const t = await readTrialFile(store, id).catch((e: unknown) => {
+          if (!isDamage(e)) throw e;
+          return message(e);
+        });
+        listed[i] = typeof t === 'string' ? `${naming(trialKey(id), t)}; ${verifyHint(name)}` : planEntry({ ...t, config: { model: { kind: (t.config.model as { kind?: string } | undefined)?.kind ?? '' }, seed: (t.config.seed as number | undefined) ?? NaN } });
+        if (typeof t === 'string') damagedIds.set(i, id);
+      });
+    }
+    total = listed.length;
+    entryAt = (i) => (typeof listed[i] === 'string' ? undefined : (listed[i] as PlanEntry));
+    for (let i = 0; i < total; i++) {
+      const e = listed[i];
+      if (typeof e === 'string') {
+        states.set(i, { status: 'damaged', error: e });
+        counts.damaged = (counts.damaged ?? 0) + 1;
+        continue;
+      }
+      const probes = await probeSteps(store, e.steps);
+      const st = trialStatus(probes.map((p) => p.record));
+      states.set(i, { ...st, probes });
+      counts[st.status] = (counts[st.status] ?? 0) + 1;
+    }
+  }
+  const stateOf = (i: number): TrialState => states.get(i) ?? { status: progress ? stateAt(progress, i) : 'pending', error: null };
+  const picked = pick(total, limit, (i) => attention(stateOf(i).status));
+  const reused = (r: StepRecord) => !!launch && Date.parse(r.finishedAt ?? r.startedAt) < launchStart;
   const trials: TrialReport[] = [];
-  for (const id of s.trials) {
-    const t = await readTrialFile(store, id).catch((e: unknown) => {
-      if (!isDamage(e)) throw e;
-      return message(e);
-    });
-    if (typeof t === 'string') {
-      counts.damaged = (counts.damaged ?? 0) + 1;
-      trials.push({ id, model: null, cell: null, cellId: null, seed: null, status: 'damaged', error: `${naming(trialKey(id), t)}; ${verifyHint(name)}`, steps: [] });
+  for (const i of [...picked].sort((a, b) => a - b)) {
+    const e = entryAt(i);
+    const st = stateOf(i);
+    if (!e) {
+      trials.push({ id: damagedIds.get(i) ?? '', model: null, cell: null, cellId: null, seed: null, status: 'damaged', error: st.error, steps: [] });
       continue;
     }
-    const probes = await Promise.all(t.steps.map((x) => probeRecord(store, x.key)));
-    const st = trialStatus(probes.map((p) => p.record));
-    counts[st.status] = (counts[st.status] ?? 0) + 1;
-    const reused = (r: StepRecord) => inLaunch.has(id) && Date.parse(r.finishedAt ?? r.startedAt) < launchStart;
-    trials.push({
-      id, model: (t.config.model as { kind?: string } | undefined)?.kind ?? null, cell: label(t.cell), cellId: t.cellId, seed: (t.config.seed as number | undefined) ?? null,
-      status: st.status, error: st.error,
-      steps: t.steps.map((x, i): StepReport => {
-        const { record: r, unreadable } = probes[i];
-        const base = { kind: x.kind, key: x.key, reason: null, error: null, attempt: null, durationMs: null, startedAt: null, finishedAt: null, selection: null };
-        if (unreadable) return { ...base, status: 'unreadable', error: unreadable };
-        if (!r) return { ...base, status: 'pending' };
-        const selection = r.status === 'done' ? ((r.output?.selection as Selection | undefined) ?? null) : null;
-        return {
-          kind: x.kind, key: x.key, status: r.status === 'done' && reused(r) ? 'cached' : r.status, reason: r.reason, error: r.error ?? null,
-          attempt: r.attempt, durationMs: r.durationMs ?? null, startedAt: r.startedAt, finishedAt: r.finishedAt ?? null, selection,
-        };
-      }),
-    });
+    // A listed trial's file is read too when the plan named it (a legacy list read them all above): damage is said, not skipped.
+    const fileDamage = plan ? await readTrialFile(store, e.id).then(() => undefined, (err: unknown) => {
+      if (err instanceof NotFoundError || (err instanceof Error && err.name === 'NotFoundError')) return undefined; // not started yet
+      if (!isDamage(err)) throw err;
+      return `${naming(trialKey(e.id), message(err))}; ${verifyHint(name)}`;
+    }) : undefined;
+    const row = { id: e.id, model: e.model || null, cell: entryLabel(e), cellId: e.cellId, seed: Number.isFinite(e.seed) ? e.seed : null };
+    if (fileDamage) {
+      counts[st.status]--;
+      if (!counts[st.status]) delete counts[st.status];
+      counts.damaged = (counts.damaged ?? 0) + 1;
+      trials.push({ ...row, status: 'damaged', error: fileDamage, steps: [] });
+      continue;
+    }
+    const probes = st.probes ?? (await probeSteps(store, e.steps));
+    trials.push({ ...row, status: st.status, error: st.error, steps: e.steps.map(([kind, key], k): StepReport => stepReport(kind, key, probes[k], reused)) });
   }
-  return { study: s.study, profile: s.profile, updatedAt: s.updatedAt, damaged: null, latestLaunch: launch ? withoutTrialIds(launch) : null, counts, trials };
+  // A partial list keeps the trials that need a look first; a whole one is in plan order.
+  if (trials.length < total) trials.sort((a, b) => Number(attention(b.status)) - Number(attention(a.status)));
+  return { study: s.study, profile: s.profile, updatedAt: s.updatedAt, damaged: null, latestLaunch: launch ? withoutTrialIds(launch) : null, counts, total, trials, source: progress ? 'progress' : 'records' };
+}
+
+type TrialState = { status: TrialStatus | 'damaged'; error: string | null; probes?: Probe[] };
+
+/** Trials past the last one a progress document marked that status probes before it believes the rest pending. */
+const AHEAD = 8;
+
+const attention = (status: string) => !['done', 'pending'].includes(status);
+
+/** Which of `total` trials to list: all when they fit in `limit` (0: no limit); else those `needsLook` says first, then in order. */
+function pick(total: number, limit: number, needsLook: (i: number) => boolean): Set<number> {
+  const out = new Set<number>();
+  if (!limit || total <= limit) {
+    for (let i = 0; i < total; i++) out.add(i);
+    return out;
+  }
+  for (let i = 0; i < total && out.size < limit; i++) if (needsLook(i)) out.add(i);
+  for (let i = 0; i < total && out.size < limit; i++) out.add(i);
+  return out;
+}
+
+/** `fn` over `items` with at most `lanes` at once (a store of 10⁵ trial files is not asked 10⁵ times at once). */
+async function forEachLimited<T>(items: readonly T[], lanes: number, fn: (item: T, index: number) => Promise<void>): Promise<void> {
+  let next = 0;
+  await Promise.all(Array.from({ length: Math.min(lanes, items.length) }, async () => {
+    while (next < items.length) {
+      const i = next++;
+      await fn(items[i], i);
+    }
+  }));
+}
+
+type Probe = Awaited<ReturnType<typeof probeRecord>>;
+const probeSteps = (store: ArtifactStore, steps: readonly (readonly [string, string])[]): Promise<Probe[]> => Promise.all(steps.map(([, key]) => probeRecord(store, key)));
+
+function stepReport(kind: string, key: string, { record: r, unreadable }: Probe, reused: (r: StepRecord) => boolean): StepReport {
+  const base = { kind, key, reason: null, error: null, attempt: null, durationMs: null, startedAt: null, finishedAt: null, selection: null };
+  if (unreadable) return { ...base, status: 'unreadable', error: unreadable };
+  if (!r) return { ...base, status: 'pending' };
+  const selection = r.status === 'done' ? ((r.output?.selection as Selection | undefined) ?? null) : null;
+  return {
+    kind, key, status: r.status === 'done' && reused(r) ? 'cached' : r.status, reason: r.reason, error: r.error ?? null,
+    attempt: r.attempt, durationMs: r.durationMs ?? null, startedAt: r.startedAt, finishedAt: r.finishedAt ?? null, selection,
+  };
 }
 
 function withoutTrialIds({ trialIds: _, ...rest }: LaunchDoc): Omit<LaunchDoc, 'trialIds'> {
@@ -178,12 +295,13 @@ export function formatStatus(report: StatusReport, opts: { steps: boolean; width
     const head = `study ${s.study} (profile ${s.profile ?? 'none'}, updated ${s.updatedAt}): ` + Object.entries(s.counts).map(([k, v]) => `${v} ${k}`).join(', ') + launch;
     out.push(...(opts.width ? wrapText(head, opts.width) : [head]));
     out.push(renderWrappedTable(['trial', 'model', 'cell', 'seed', 'status', 'error'], rows, { width: opts.width, wrap: [2, 4, 5] }));
+    if (s.trials.length < s.total) out.push(`(${s.trials.length} of ${s.total} trials listed, those that need a look first; --limit 0 lists every one)`);
   }
   return out.join('\n');
 }
 
-/** `gantry status [study] [--steps] [--json]`. */
-export async function studyStatus(store: ArtifactStore, study: string | undefined, steps: boolean, opts: { json?: boolean; width?: number } = {}): Promise<string> {
-  const report = await collectStatus(store, study);
+/** `gantry status [study] [--steps] [--json] [--limit n]`. */
+export async function studyStatus(store: ArtifactStore, study: string | undefined, steps: boolean, opts: { json?: boolean; width?: number; limit?: number } = {}): Promise<string> {
+  const report = await collectStatus(store, study, { limit: opts.limit });
   return opts.json ? JSON.stringify(report, null, 1) : formatStatus(report, { steps, width: opts.width });
 }

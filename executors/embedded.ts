@@ -19,8 +19,9 @@ import { acquireLock } from './lock.js';
 import { runStepAttempt, stepRunner } from './step-attempt.js';
 import { describeOwner, leasedAttempt, leaseSettings, LeaseLostError, type LeaseOwner, type LeaseSettings } from './step-lease.js';
 import { StepPool } from './step-pool.js';
-import { registerStudy, type PlannedTrial, type PreparedStudy } from './prepare.js';
+import { registerStudy, saveTrialOf, type PlannedTrial, type StudyPlan } from './prepare.js';
 import { recordLaunches } from '../activities/launches.js';
+import { ProgressWriter } from '../activities/launch-progress.js';
 
 export type ExecEvent =
   | { type: 'start'; study: string; trials: number; steps: number }
@@ -56,7 +57,7 @@ export interface EmbeddedOptions {
 /** An observer of trials: an experiment tracker mirrors them (MLflow). Calls must be fast and never throw. */
 export interface TrialTracker {
   /** A launch begins (before any trial): `study` with the trials this launch runs. */
-  launchStarted?(study: Pick<PreparedStudy, 'study' | 'version' | 'profile' | 'axes' | 'seeds' | 'trials'>): void;
+  launchStarted?(study: Pick<StudyPlan, 'study' | 'version' | 'profile' | 'axes' | 'seeds' | 'count' | 'gridId'>): void;
   launchEnded?(status: 'done' | 'failed' | 'interrupted'): void;
   /** `launch`: the trial's launch when it is not the one announced by launchStarted (the Temporal catalog worker). */
   trialStarted(trial: PlannedTrial, study: string, launch?: { id: string; profile?: string | null }): void;
@@ -75,14 +76,22 @@ export interface TrialOutcome {
   metrics: Record<string, number>;
 }
 
+/** Above this many trials, a run's summary lists only the trials that did not end done (memory stays flat). */
+export const OUTCOMES_LISTED = 10_000;
+
 export interface RunSummary {
   study: string;
+  /** This invocation's launch document (activities/launches.ts). */
+  launchId: string;
+  /** Trials per final state. */
+  counts: Partial<Record<TrialStatus, number>>;
+  /** Every trial's outcome, in plan order; for a grid above OUTCOMES_LISTED trials, only those not done. */
   outcomes: TrialOutcome[];
   stepsRun: number;
   stepsCached: number;
 }
 
-export async function runEmbedded(study: PreparedStudy, opts: EmbeddedOptions): Promise<RunSummary> {
+export async function runEmbedded(study: StudyPlan, opts: EmbeddedOptions): Promise<RunSummary> {
   const { store } = opts;
   await store.checkWritable();
   const release = await acquireLock(opts.lockPath);
@@ -105,7 +114,10 @@ class Run {
   private readonly recorder: CatalogRecorder;
   private readonly leaseSettings: LeaseSettings;
 
-  constructor(private readonly study: PreparedStudy, private readonly opts: EmbeddedOptions) {
+  private progress: ProgressWriter | undefined;
+  private readonly counts: Partial<Record<TrialStatus, number>> = {};
+
+  constructor(private readonly study: StudyPlan, private readonly opts: EmbeddedOptions) {
     this.emit = opts.onEvent ?? (() => {});
     this.policy = { everyIterations: 50, everyMinutes: 5, keep: 2, ...opts.checkpoint };
     this.recorder = new CatalogRecorder((fn) => this.withCatalog(fn), opts.store);
@@ -115,9 +127,11 @@ class Run {
 
   async execute(): Promise<RunSummary> {
     const { store } = this.opts;
-    await registerStudy(store, this.study, new Date().toISOString());
+    const launch = await registerStudy(store, this.study, new Date().toISOString());
+    const progress = (this.progress = new ProgressWriter(store, this.study.study, launch.launchId, this.study.count));
+    await progress.start();
     await this.withCatalog(async (c) => void (await recordStudy(store, c, this.study.study), await recordLaunches(store, c, this.study.study)));
-    this.emit({ type: 'start', study: this.study.study, trials: this.study.trials.length, steps: this.study.uniqueSteps });
+    this.emit({ type: 'start', study: this.study.study, trials: this.study.count, steps: this.study.uniqueSteps });
 
     this.opts.tracker?.launchStarted?.(this.study);
     let outcomes: TrialOutcome[];
@@ -126,17 +140,22 @@ class Run {
         this.opts.tracker?.launchEnded?.('failed');
         throw e;
       });
-      outcomes = await studyWorkflow(this.study.trials, this.opts.concurrency ?? 1, (t) => this.runTrial(t), () => !!this.opts.signal?.aborted);
+      outcomes = await studyWorkflow(this.study.each(), this.opts.concurrency ?? 1, (t, i) => this.runTrial(t, i), () => !!this.opts.signal?.aborted);
     } finally {
       await this.pool.close();
       await this.recorder.close();
+      await progress.close();
     }
     const ended = this.opts.signal?.aborted || outcomes.some((o) => o.status === 'interrupted') ? 'interrupted' : outcomes.some((o) => o.status !== 'done') ? 'failed' : 'done';
     this.opts.tracker?.launchEnded?.(ended);
-    return { study: this.study.study, outcomes, stepsRun: this.stepsRun, stepsCached: this.stepsCached };
+    return { study: this.study.study, launchId: launch.launchId, counts: this.counts, outcomes, stepsRun: this.stepsRun, stepsCached: this.stepsCached };
   }
 
-  private async runTrial(trial: PlannedTrial): Promise<TrialOutcome> {
+  /** `index`: the trial's place in the plan (its character in the launch's progress document). */
+  private async runTrial(trial: PlannedTrial, index: number): Promise<TrialOutcome | undefined> {
+    // The trial's file is written as it starts, not at planning: a grid of 10⁵ trials writes none before its first step.
+    await saveTrialOf(this.opts.store, this.study.study, trial, new Date().toISOString());
+    this.progress?.set(index, 'running');
     this.opts.tracker?.trialStarted(trial, this.study.study);
     const r = await trialWorkflow(trial.steps, (call) => this.ensureStep(call, trial.id));
     // A failed trial's status says whether its step failed or was interrupted.
@@ -148,8 +167,10 @@ class Run {
       this.opts.tracker.trialEnded(trial.id, status, points, facts);
     }
     const outcome = { trialId: trial.id, status, error: r.ok ? null : oneLine(r.error), metrics: r.metrics };
+    this.progress?.set(index, status, outcome.error);
+    this.counts[status] = (this.counts[status] ?? 0) + 1;
     this.emit({ type: 'trial-end', ...outcome });
-    return outcome;
+    return status === 'done' && this.study.count > OUTCOMES_LISTED ? undefined : outcome;
   }
 
   /**
@@ -158,21 +179,24 @@ class Run {
    * with no normal training item) then fails the launch once, as bad input, before any training.
    */
   private async prepareData(): Promise<void> {
-    const seen = new Set<string>();
-    for (const trial of this.study.trials) {
-      for (const call of trial.steps) {
-        if (!isDataStep(call.kind)) break;
-        if (seen.has(call.key)) continue;
-        seen.add(call.key);
-        if (this.opts.signal?.aborted) return;
-        try {
-          await this.ensureStep(call, trial.id, { quiet: true });
-        } catch (e) {
-          if (isEnvironmentError(e)) throw e; // a full disk fails the launch once, not every trial
-          if (!isUserError(e)) continue; // the trials report it, after their retries
-          for (const t of this.study.trials) if (t.steps.some((s) => s.key === call.key)) this.recorder.add(t.id, 'failed', t.steps, true);
-          throw new UserError(`dataset: ${call.kind} step failed: ${oneLine(e)}`, { cause: e });
+    // Planning kept the distinct data steps (a grid with very many runs each in its trial instead).
+    for (const { call, trialId } of this.study.dataSteps ?? []) {
+      if (this.opts.signal?.aborted) return;
+      try {
+        await this.ensureStep(call, trialId, { quiet: true });
+      } catch (e) {
+        if (isEnvironmentError(e)) throw e; // a full disk fails the launch once, not every trial
+        if (!isUserError(e)) continue; // the trials report it, after their retries
+        let index = 0;
+        for (const t of this.study.each()) {
+          if (t.steps.some((s) => s.key === call.key)) {
+            await saveTrialOf(this.opts.store, this.study.study, t, new Date().toISOString());
+            this.recorder.add(t.id, 'failed', t.steps, true);
+            this.progress?.set(index, 'failed', `${call.kind}: ${oneLine(e)}`);
+          }
+          index++;
         }
+        throw new UserError(`dataset: ${call.kind} step failed: ${oneLine(e)}`, { cause: e });
       }
     }
   }

@@ -1,6 +1,7 @@
 /**
  * Garbage collection of the store: step folders (record, outputs, checkpoints, damaged copies)
- * whose key no trial file lists, and, on a local store, temp files left by interrupted writes.
+ * whose key no trial file and no study's latest launch plan lists, and, on a local store, temp
+ * files left by interrupted writes.
  *
  * A step key stops being referenced when a trial's plan changes under the same trial id — a
  * dataset file's contents changed, or a step kind's version was bumped — and the trial file is
@@ -16,7 +17,10 @@
 import { readdir, rm, stat } from 'node:fs/promises';
 import { hostname } from 'node:os';
 import { join } from 'node:path';
-import { isDamage, readTrialFile } from '../activities/record.js';
+import { isDamage, readStudyFile, readTrialFile } from '../activities/record.js';
+import { readLaunchById } from '../activities/launches.js';
+import { openPlan } from '../activities/launch-plan.js';
+import { ZodError } from 'zod';
 import { probeRecord, recordKey, stepPrefix, type StepRecord } from '../infra/ledger.js';
 import { LocalStore, TMP_PREFIX } from '../infra/store/local.js';
 import type { ArtifactStore } from '../infra/store/store.js';
@@ -122,10 +126,28 @@ export async function collectGarbage(store: ArtifactStore, opts: GcOptions = {})
   return result;
 }
 
-/** Every step key that any trial file in the store lists. */
+/**
+ * Every step key that any trial file in the store lists, and that any study's latest launch plans:
+ * a trial writes its file when it starts, so the steps of one not started yet (data steps run
+ * before any trial, a launch interrupted early) are referenced by the plan alone.
+ */
 async function references(store: ArtifactStore): Promise<{ trials: number; keys: Set<string>; damaged: { key: string; error: string }[] }> {
   const keys = new Set<string>();
   const damaged: { key: string; error: string }[] = [];
+  for (const k of (await store.list('studies')).filter((k) => /^studies\/[^/]+\.json$/.test(k))) {
+    const name = k.slice('studies/'.length, -'.json'.length);
+    try {
+      const file = await readStudyFile(store, name);
+      if (!file.launch) continue;
+      const launch = await readLaunchById(store, name, file.launch);
+      if (!launch.plan) continue;
+      const plan = await openPlan(store, launch.plan);
+      for (let i = 0; i < plan.count; i++) for (const [, key] of plan.entry(i).steps) keys.add(key);
+    } catch (e) {
+      if (!isDamage(e) && !(e instanceof ZodError)) throw e;
+      damaged.push({ key: k, error: (e as Error).message.split('\n')[0] });
+    }
+  }
   const files = (await store.list('trials')).filter((k) => /^trials\/[^/]+\.json$/.test(k));
   for (const k of files) {
     try {

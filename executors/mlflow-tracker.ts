@@ -16,7 +16,7 @@ import { label } from '../experiments/grid.js';
 import { modelIsStochastic } from '../models/params.js';
 import type { TrialFacts } from '../activities/record.js';
 import type { TrialTracker } from './embedded.js';
-import { launchId, type PlannedTrial, type PreparedStudy } from './prepare.js';
+import type { PlannedTrial, StudyPlan } from './prepare.js';
 import { gitCommit } from '../infra/version.js';
 import { launchKey, mlflowStatusOf, type MlflowMirror, type MirrorStatus } from '../infra/mlflow/mirror.js';
 
@@ -29,7 +29,7 @@ export interface TrackerOptions {
 }
 
 /** A launch as the tracker needs it: the study's name, profile, and its trials. */
-export type LaunchInfo = Pick<PreparedStudy, 'study' | 'version' | 'profile' | 'axes' | 'seeds'> & { trials: readonly Pick<PlannedTrial, 'id' | 'steps'>[] };
+export type LaunchInfo = Pick<StudyPlan, 'study' | 'version' | 'profile' | 'axes' | 'seeds' | 'count' | 'gridId'>;
 
 /** `gan: hidden=32, noiseDim=4 · seed 0`; a deterministic model's trial has no seed to show. */
 export function runNameOf(trial: Pick<PlannedTrial, 'id' | 'cell' | 'config'> & { block?: string }): string {
@@ -93,7 +93,7 @@ export function mlflowTracker(mirror: MlflowMirror, o: TrackerOptions = {}): Tri
 
   return {
     launchStarted(study: LaunchInfo) {
-      const id = launchId(study.trials);
+      const id = study.gridId;
       const key = launchKey(id);
       launches.set(id, key);
       current = key;
@@ -101,7 +101,7 @@ export function mlflowTracker(mirror: MlflowMirror, o: TrackerOptions = {}): Tri
         launchId: id,
         study: study.study,
         runName: launchName(study.study, study.profile),
-        params: { study: { version: study.version, profile: study.profile ?? '', axes: study.axes, seeds: study.seeds, trials: study.trials.length } },
+        params: { study: { version: study.version, profile: study.profile ?? '', axes: study.axes, seeds: study.seeds, trials: study.count } },
         tags: { ...source, ...(study.profile ? { 'gantry.profile': study.profile } : {}) },
       });
     },

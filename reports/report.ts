@@ -2,6 +2,7 @@
  * A study's report: its tables (reports/tables.ts) and figures (reports/figures.ts), read from the
  * catalog and store alone; `collectReport` reads, `finishReport` renders once the catalog is closed.
  */
+import { studyTrialCount } from '../activities/launches.js';
 import type { Catalog } from '../infra/catalog.js';
 import type { ArtifactStore } from '../infra/store/store.js';
 import type { ReportSpec } from '../experiments/spec.js';
@@ -67,7 +68,7 @@ export async function collectReport(catalog: Catalog, store: ArtifactStore, stud
     storeUrl: data.storeUrl,
     generatedAt: new Date().toISOString(),
     recorded: data.cells.reduce((a, c) => a + c.trials.length, 0),
-    planned: data.study.trials.length,
+    planned: studyTrialCount(data.study),
     protocol,
     paperSource: layout?.paper?.source,
     tables: [summaryTable(data, layout, cmp), comparisonTable(cmp), ...(perClass ? [perClass] : []), ...(pixel ? [pixel] : []), ...(perTarget ? [perTarget] : []), trialsTable(data), summaryLongTable(data)],

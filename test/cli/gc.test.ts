@@ -32,7 +32,7 @@ test('gc lists the step folders a changed dataset left behind, --yes removes onl
   // Nothing unreferenced yet.
   const none = await runCli(['gc', '--min-age', '0'], env);
   assert.equal(none.code, 0, none.stderr);
-  assert.match(none.stdout, /nothing to remove; 1 trial files reference 7 steps/);
+  assert.match(none.stdout, /nothing to remove; 1 trial files and the studies' latest launch plans reference 7 steps/);
 
   // The same trial (its config names the path, not the bytes) with new data: all seven steps get new keys.
   await writeFile(data, cube(5));
@@ -52,7 +52,7 @@ test('gc lists the step folders a changed dataset left behind, --yes removes onl
   const dry = await runCli(['gc', '--min-age', '0'], env);
   assert.equal(dry.code, 0, dry.stderr);
   for (const key of first) assert.match(dry.stdout, new RegExp(`^steps/${key}\\s+\\w+\\s+done\\s+\\d+\\s+\\d`, 'm'));
-  assert.match(dry.stdout, /would remove 7 step folders and 0 temp files \(\d+(\.\d)? KB\); 1 trial files reference 7 steps .*gantry gc --yes/);
+  assert.match(dry.stdout, /would remove 7 step folders and 0 temp files \(\d+(\.\d)? KB\); 1 trial files and the studies' latest launch plans reference 7 steps .*gantry gc --yes/);
   assert.equal((await stepFolders(home)).length, 14, 'a dry run removes nothing');
 
   const yes = await runCli(['gc', '--yes', '--min-age', '0'], env);

@@ -87,7 +87,7 @@ test('the activities run the embedded executor\'s steps: same trial ids, step ke
   const study = await prepare(spec);
   assert.deepEqual(study.trials.map((t) => t.id), embedded.trials.map((t) => t.id), 'same trial ids');
   const store = new LocalStore(join(home, 'store'));
-  await registerStudy(store, study, LAUNCHED);
+  await registerStudy(store, study, LAUNCHED, 'temporal');
   const tracked: Tracked = { started: [], ended: [] };
   const a = setup(store, home, tracked);
   try {
