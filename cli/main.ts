@@ -32,7 +32,6 @@ import { mlflowTracker } from '../executors/mlflow-tracker.js';
 import { CODE_VERSION } from '../infra/version.js';
 import { PACKAGE_VERSION } from '../activities/launches.js';
 import { existsSync } from 'node:fs';
-import { runWorker } from '../executors/temporal/worker.js';
 import { cancelStudies, connectionFrom, runOnTemporal, signalStudies, studyRef, withConnectionOptions, workflowStatus } from './temporal.js';
 
 
@@ -308,6 +307,8 @@ withConnectionOptions(worker).action(async (o) => {
   process.on('SIGINT', stop);
   process.on('SIGTERM', stop);
   try {
+    // Loaded here: the Temporal worker (its SDK and native bridge) costs about a second at start.
+    const { runWorker } = await import('../executors/temporal/worker.js');
     await runWorker({
       conn: connectionFrom(o), taskQueues: o.taskQueue, maxConcurrent: o.maxConcurrent,
       config: { ...cfg, backend: o.backend ?? cfg.backend }, signal: abort.signal,

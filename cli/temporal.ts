@@ -8,9 +8,10 @@ import { Option } from 'commander';
 import type { PreparedStudy } from '../executors/prepare.js';
 import type { ArtifactStore } from '../infra/store/store.js';
 import { temporalSettings, describeSettings, type TemporalFlags, type TemporalSettings } from '../executors/temporal/connection.js';
-import {
-  cancelStudy, formatStudyStatus, launchStudy, signalStudy, studyProgress, waitForStudy, type StudyRef,
-} from '../executors/temporal/client.js';
+import type { StudyRef } from '../executors/temporal/client.js';
+
+/** The Temporal client, loaded when a command talks to Temporal: its SDK costs most of a second at start, which `gantry status` and the rest need not pay. */
+const client = () => import('../executors/temporal/client.js');
 import type { StudyProgressInfo, StudyResult } from '../workflows/temporal/types.js';
 import { duration } from './format.js';
 
@@ -62,7 +63,7 @@ export type TemporalRunEnd =
 
 /** Launch (or attach to) the study workflow, then follow it to the end unless detached. */
 export async function runOnTemporal(study: PreparedStudy, o: TemporalRunOptions): Promise<TemporalRunEnd> {
-  const launch = await launchStudy(study, o.conn, {
+  const launch = await (await client()).launchStudy(study, o.conn, {
     store: o.store, concurrency: o.concurrency, retries: o.retries, checkpoint: o.checkpoint,
     ...(o.batchSize ? { batchSize: o.batchSize } : {}),
   });
@@ -81,7 +82,7 @@ export async function runOnTemporal(study: PreparedStudy, o: TemporalRunOptions)
     if (!answered) o.log(`no worker has answered for 30 s: is \`gantry worker\` running on task queue ${o.conn.queues.main}, against the same server and namespace?`);
   }, 30_000);
   silence.unref();
-  const result = await waitForStudy(o.conn, id, {
+  const result = await (await client()).waitForStudy(o.conn, id, {
     signal: o.signal,
     intervalMs: 2000,
     onProgress: (p) => {
@@ -125,20 +126,21 @@ export function progressReporter(log: (line: string) => void, now: () => number 
 
 /** The workflow section of `gantry status`. */
 export async function workflowStatus(conn: TemporalSettings, ref: StudyRef): Promise<string> {
-  const studies = await studyProgress(conn, ref);
+  const c = await client();
+  const studies = await c.studyProgress(conn, ref);
   if (!studies.length) return `no study workflows${'study' in ref ? ` of '${ref.study}'` : ''} on ${describeSettings(conn)}`;
-  return studies.map(formatStudyStatus).join('\n');
+  return studies.map(c.formatStudyStatus).join('\n');
 }
 
 export async function cancelStudies(conn: TemporalSettings, ref: StudyRef, wait: boolean): Promise<string> {
-  const ids = await cancelStudy(conn, ref, { wait });
+  const ids = await (await client()).cancelStudy(conn, ref, { wait });
   if (!ids.length) return `no running workflow of study '${'study' in ref ? ref.study : ref.workflowId}'`;
   return ids.map((id) => `${wait ? 'cancelled' : 'cancel requested'}: ${id}`).join('\n') +
     (wait ? '' : '\nrunning trials stop after saving a checkpoint; launch the same study again to resume');
 }
 
 export async function signalStudies(conn: TemporalSettings, ref: StudyRef, what: 'pause' | 'resume'): Promise<string> {
-  const ids = await signalStudy(conn, ref, what);
+  const ids = await (await client()).signalStudy(conn, ref, what);
   if (!ids.length) return `no running workflow of study '${'study' in ref ? ref.study : ref.workflowId}'`;
   return ids.map((id) => `${what === 'pause' ? 'paused (running trials finish, no new ones start)' : 'resumed'}: ${id}`).join('\n');
 }
