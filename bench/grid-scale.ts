@@ -3,14 +3,16 @@
  * `gantry status` then costs. The real CLI as a child process on a fresh GANTRY_HOME:
  *  - ask: `gantry run` without --yes — the time to its answer (a refusal above --confirm-above);
  *  - plan: `gantry run --yes` — the time to its "N trials, M distinct steps" line (the grid
- *    resolved, planned and registered in the store) and the peak RSS at that moment (VmHWM);
- *    the run is then killed;
- *  - status: `gantry status` over what the launch registered, time and peak RSS.
+ *    expanded, planned and its compact plan stored) and the peak RSS at that moment (VmHWM);
+ *    then the time to the first step, and the trial files in the store once the first trial is
+ *    done (one per started trial: none are written at planning); the run is then killed;
+ *  - status: `gantry status` over that launch (from its progress document), time and peak RSS;
+ *    the CLI's start alone (`gantry --version`) is printed first, as most of status's time.
  * The reference is the 10³ grid: ratios say how each cost grows with the grid. Figures, not a
- * test. BENCH_GRID_MAX (default 100000) caps the sizes; BENCH_GRID_TIMEOUT (s, default 600) a run.
+ * test. BENCH_GRID_MAX (default 1000000) caps the sizes; BENCH_GRID_TIMEOUT (s, default 600) a run.
  */
 import { spawn } from 'node:child_process';
-import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -34,16 +36,21 @@ function study(trials: number): unknown {
 
 const peakRssMb = async (pid: number) => Number(/VmHWM:\s+(\d+)/.exec(await readFile(`/proc/${pid}/status`, 'utf8').catch(() => ''))?.[1] ?? NaN) / 1024;
 
-/** Run the CLI until it exits or a stderr/stdout line matches `until` (then kill it). */
-async function timed(args: string[], home: string, until: RegExp | undefined, timeoutS: number): Promise<{ seconds: number; rssMb: number; code: number | null; out: string; timedOut: boolean }> {
+/**
+ * Run the CLI until it exits or output matches `until` (then kill it). `marks`: the seconds at which
+ * output first matched each, with the peak RSS then.
+ */
+async function timed(args: string[], home: string, until: RegExp | undefined, timeoutS: number, marks: Record<string, RegExp> = {}): Promise<{ seconds: number; rssMb: number; code: number | null; out: string; timedOut: boolean; at: Record<string, { s: number; rssMb: number }> }> {
   const t0 = performance.now();
   const child = spawn(process.execPath, [CLI, ...args], { env: { ...process.env, GANTRY_HOME: home, CI: 'true' }, stdio: ['ignore', 'pipe', 'pipe'] });
   let out = '';
   let rssMb = NaN;
   let hit = false;
+  const at: Record<string, { s: number; rssMb: number }> = {};
   const timer = setTimeout(() => child.kill('SIGKILL'), timeoutS * 1000);
   const onData = async (d: Buffer) => {
     out += d;
+    for (const [name, re] of Object.entries(marks)) if (!at[name] && re.test(out)) at[name] = { s: (performance.now() - t0) / 1000, rssMb: await peakRssMb(child.pid!) };
     if (until && !hit && until.test(out)) {
       hit = true;
       rssMb = await peakRssMb(child.pid!);
@@ -60,15 +67,19 @@ async function timed(args: string[], home: string, until: RegExp | undefined, ti
   const code = await new Promise<number | null>((r) => child.on('close', r));
   clearTimeout(timer);
   clearInterval(sampler);
-  return { seconds: (performance.now() - t0) / 1000, rssMb, code, out, timedOut: !hit && code === null };
+  return { seconds: (performance.now() - t0) / 1000, rssMb, code, out, timedOut: !hit && code === null, at };
 }
 
 export async function benchGridScale(): Promise<void> {
-  const max = Number(process.env.BENCH_GRID_MAX ?? 100_000);
+  const max = Number(process.env.BENCH_GRID_MAX ?? 1_000_000);
   const timeoutS = Number(process.env.BENCH_GRID_TIMEOUT ?? 600);
   const sizes = [1e3, 1e4, 1e5, 1e6].filter((n) => n <= max);
   let ref: { plan: number; status: number } | undefined;
-  console.log('trials      ask s   plan s  plan MB  status s  status MB  (plan/status × the 10³ grid)');
+  const home0 = await mkdtemp(join(tmpdir(), 'gantry-gridscale-'));
+  const startup = await timed(['--version'], home0, undefined, 60);
+  await rm(home0, { recursive: true, force: true });
+  console.log(`(gantry --version, the CLI's start alone: ${startup.seconds.toFixed(2)} s)`);
+  console.log('trials      ask s   plan s  plan MB  1st step s  trial files  status s  status MB  (plan/status × the 10³ grid)');
   for (const n of sizes) {
     const home = await mkdtemp(join(tmpdir(), 'gantry-gridscale-'));
     try {
@@ -77,15 +88,18 @@ export async function benchGridScale(): Promise<void> {
       const ask = await timed(['run', file], home, n <= 10_000 ? /trials, \d+ distinct steps/ : undefined, timeoutS);
       await rm(join(home, 'store'), { recursive: true, force: true });
       await rm(join(home, 'run.lock'), { force: true });
-      const plan = await timed(['run', file, '--yes', '-c', '1'], home, /trials, \d+ distinct steps/, timeoutS);
+      // Planned (the count line), the first step started, then killed once a trial is done (its progress written).
+      const run = await timed(['run', file, '--yes', '-c', '1'], home, /^trial \S+ done/m, timeoutS, { plan: /trials, \d+ distinct steps/, step: /ran: / });
+      const trialFiles = (await readdir(join(home, 'store', 'trials')).catch(() => [])).length;
       await rm(join(home, 'run.lock'), { force: true });
       const status = await timed(['status', 'gridscale'], home, undefined, timeoutS);
       if (status.code !== 0 && !status.timedOut) throw new Error(`gantry status exited ${status.code}: ${status.out.slice(-300)}`);
-      ref ??= { plan: plan.seconds, status: status.seconds };
+      const plan = run.at.plan ?? { s: NaN, rssMb: NaN };
+      ref ??= { plan: plan.s, status: status.seconds };
       const s = (r: { seconds: number; timedOut: boolean }) => (r.timedOut ? `>${timeoutS}` : r.seconds.toFixed(2));
       console.log(
-        `${int(n).padStart(9)}  ${s(ask).padStart(7)}  ${s(plan).padStart(7)}  ${plan.rssMb.toFixed(0).padStart(7)}  ${s(status).padStart(8)}  ${status.rssMb.toFixed(0).padStart(9)}` +
-          `  (${(plan.seconds / ref.plan).toFixed(1)}×, ${(status.seconds / ref.status).toFixed(1)}×)`,
+        `${int(n).padStart(9)}  ${s(ask).padStart(7)}  ${plan.s.toFixed(2).padStart(7)}  ${plan.rssMb.toFixed(0).padStart(7)}  ${(run.at.step?.s ?? NaN).toFixed(2).padStart(10)}  ${String(trialFiles).padStart(11)}  ${s(status).padStart(8)}  ${status.rssMb.toFixed(0).padStart(9)}` +
+          `  (${(plan.s / ref.plan).toFixed(1)}×, ${(status.seconds / ref.status).toFixed(1)}×)`,
       );
     } finally {
       await rm(home, { recursive: true, force: true });
