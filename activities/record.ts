@@ -12,7 +12,7 @@ import { oneLine } from '../core/errors.js';
 import { decodeNd } from '../datasets/tensor-file.js';
 import { parseItemList, type ItemList } from '../datasets/item-list.js';
 import { openSampleSet } from '../datasets/sample-set.js';
-import { SPLIT_NAMES } from './samples.js';
+import { perSampleSplits, SPLIT_NAMES, testSetProblem } from './samples.js';
 import { label } from '../experiments/grid.js';
 import type { MetricPoint } from '../core/metrics.js';
 
@@ -274,6 +274,17 @@ export async function sampleSources(extract: StepArtifacts, list: ItemList): Pro
   const set = await openSampleSet(extract);
   if (!set.groups) throw new Error('the extract step recorded no source item per sample');
   return { item: set.groups, labels: set.labels, ...(set.coords ? { coords: set.coords } : {}), itemRel: list.items.map((i) => i.rel), itemSha: list.items.map((i) => i.sha256), itemCls: list.items.map((i) => i.cls) };
+}
+
+/**
+ * Why the test samples of a done extract step, under a done split step, cannot be evaluated
+ * (samples.ts testSetProblem), or undefined — also when either step is not done.
+ */
+export async function testSetOf(store: ArtifactStore, extractKey: string, splitKey: string): Promise<string | undefined> {
+  const [extract, split] = await Promise.all([readableRecord(store, extractKey), readableRecord(store, splitKey)]);
+  if (extract?.status !== 'done' || split?.status !== 'done') return undefined;
+  const set = await openSampleSet(recordArtifacts(store, extract));
+  return testSetProblem(set.labels, perSampleSplits(set, await itemSplits(recordArtifacts(store, split))));
 }
 
 /** The split step's code per item (SPLIT_CODE; SPLIT_NAMES names them). */

@@ -4,6 +4,7 @@
  * source item, so every patch of a test image is a test patch; the pixel tiler of hyperspectral
  * cubes carries its own training index (Eide's protocol: train on background pixels, score all).
  */
+import { UserError } from '../core/errors.js';
 import { decodeNd } from '../datasets/tensor-file.js';
 import { LABEL, openSampleSet, type SampleSet } from '../datasets/sample-set.js';
 import { subsetSource, type SampleSource } from '../core/samples.js';
@@ -24,7 +25,11 @@ export async function tiledSamples(ctx: StepContext): Promise<SampleSet> {
 export async function sampleSplits(ctx: StepContext, set: SampleSet): Promise<Uint8Array | undefined> {
   if (!ctx.hasInput('split')) return undefined;
   const split = await ctx.input('split');
-  const perItem = decodeNd(await split.read('assignment'), 'split assignment').data as Uint8Array;
+  return perSampleSplits(set, decodeNd(await split.read('assignment'), 'split assignment').data as Uint8Array);
+}
+
+/** Each sample's split code, given each item's (the split step's assignment). */
+export function perSampleSplits(set: Pick<SampleSet, 'labels' | 'groups'>, perItem: Uint8Array): Uint8Array {
   if (!set.groups) throw new Error('a split needs a sample set that records each sample\'s source item');
   const out = new Uint8Array(set.labels.length);
   for (let i = 0; i < out.length; i++) {
@@ -33,6 +38,24 @@ export async function sampleSplits(ctx: StepContext, set: SampleSet): Promise<Ui
     out[i] = perItem[g];
   }
   return out;
+}
+
+/**
+ * Why the test samples cannot be evaluated, or undefined: AUROC ranks anomalous samples against
+ * normal ones, so the test split needs both. The split step checks this per item; a patch study
+ * can still have anomalous test items none of whose patches is anomalous (all the anomalous
+ * patches in validation items), which only the samples' labels show. Counts labels only.
+ */
+export function testSetProblem(labels: Uint8Array, splits: Uint8Array): string | undefined {
+  let normal = 0;
+  let anomalous = 0;
+  for (let i = 0; i < labels.length; i++) {
+    if (splits[i] !== SPLIT_CODE.test) continue;
+    if (labels[i] === LABEL.normal) normal++;
+    else if (labels[i] === LABEL.anomalous) anomalous++;
+  }
+  if (normal && anomalous) return undefined;
+  return `the test split holds ${normal} normal and ${anomalous} anomalous samples: AUROC needs both${anomalous ? '' : ' (its anomalous items have no sample labelled anomalous: lower tiling.threshold, or split otherwise)'}`;
 }
 
 /** Indices of the samples of one split (per source item) that `keep` accepts by label. */
@@ -52,6 +75,10 @@ export async function trainingSamples(ctx: StepContext): Promise<{ source: Sampl
   const tiles = await ctx.input('tiles');
   const set = await openSampleSet(tiles);
   const splits = await sampleSplits(ctx, set);
+  // Evaluation could not rank the test samples: fail now, as bad input, not after training. The test
+  // split's labels are counted; none of its samples is read.
+  const problem = splits && testSetProblem(set.labels, splits);
+  if (problem) throw new UserError(problem);
   const index = splits
     ? inSplit(splits, set.labels, SPLIT_CODE.train, (l) => l === LABEL.normal)
     : (decodeNd(await tiles.read('train-index'), 'train-index').data as Int32Array);

@@ -22,6 +22,7 @@ import { StepPool } from './step-pool.js';
 import { registerStudy, saveTrialOf, type PlannedTrial, type StudyPlan } from './prepare.js';
 import { recordLaunches } from '../activities/launches.js';
 import { ProgressWriter } from '../activities/launch-progress.js';
+import { testSetOf } from '../activities/record.js';
 
 export type ExecEvent =
   | { type: 'start'; study: string; trials: number; steps: number }
@@ -187,17 +188,29 @@ class Run {
       } catch (e) {
         if (isEnvironmentError(e)) throw e; // a full disk fails the launch once, not every trial
         if (!isUserError(e)) continue; // the trials report it, after their retries
-        let index = 0;
-        for (const t of this.study.each()) {
-          if (t.steps.some((s) => s.key === call.key)) {
-            await saveTrialOf(this.opts.store, this.study.study, t, new Date().toISOString());
-            this.recorder.add(t.id, 'failed', t.steps, true);
-            this.progress?.set(index, 'failed', `${call.kind}: ${oneLine(e)}`);
-          }
-          index++;
-        }
+        await this.failTrials((t) => t.steps.some((s) => s.key === call.key), `${call.kind}: ${oneLine(e)}`);
         throw new UserError(`dataset: ${call.kind} step failed: ${oneLine(e)}`, { cause: e });
       }
+    }
+    // Test samples that evaluation could not rank fail the launch now, not each trial after training.
+    // No step failed (the data steps did their part): the trials stay pending, as nothing ran for them.
+    for (const set of this.study.evaluationSets ?? []) {
+      if (this.opts.signal?.aborted) return;
+      const problem = await testSetOf(this.opts.store, set.extract, set.split);
+      if (problem) throw new UserError(`dataset: ${problem}`);
+    }
+  }
+
+  /** Mark the trials `which` selects failed (their files written, the catalog and progress told): a data step failed on bad data. */
+  private async failTrials(which: (t: PlannedTrial) => boolean, error: string): Promise<void> {
+    let index = 0;
+    for (const t of this.study.each()) {
+      if (which(t)) {
+        await saveTrialOf(this.opts.store, this.study.study, t, new Date().toISOString());
+        this.recorder.add(t.id, 'failed', t.steps, true);
+        this.progress?.set(index, 'failed', error);
+      }
+      index++;
     }
   }
 

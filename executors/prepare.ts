@@ -47,6 +47,8 @@ export interface StudyPlan extends Omit<ResolvedStudy, 'trials'> {
   planFile: string;
   /** The data steps (those before training), each distinct one once with a trial that has it; undefined when there are more than DATA_STEPS_HELD. */
   dataSteps?: { call: StepCall; trialId: string }[];
+  /** Each distinct (extract, split) pair of the item trials: whose test samples the executor checks once the data steps ran (undefined with dataSteps). */
+  evaluationSets?: { extract: string; split: string }[];
   /** Model kinds of trials on item datasets without a feature network (the backend check in cli/main). */
   itemModels: Set<string>;
 }
@@ -90,6 +92,7 @@ export async function planStudy(spec: StudySpec, opts: PrepareOptions, baseDir =
   const ids = new PrefixList();
   const stepPrefixes = new PrefixList();
   const dataSteps = new Map<string, { call: StepCall; trialId: string }>();
+  const evaluationSets = new Map<string, { extract: string; split: string }>();
   let dataOverflow = false;
   const itemModels = new Set<string>();
   const digest = new GridDigest();
@@ -113,9 +116,18 @@ export async function planStudy(spec: StudySpec, opts: PrepareOptions, baseDir =
       for (const s of steps) {
         if (isDataStep(s.kind) && !dataOverflow) {
           if (!dataSteps.has(s.key)) dataSteps.set(s.key, { call: s, trialId: t.id });
-          if (dataSteps.size > DATA_STEPS_HELD) dataOverflow = true;
-        } else if (!dataSteps.has(s.key)) stepPrefixes.push(prefixOf(s.key));
+          if (dataSteps.size > DATA_STEPS_HELD) {
+            // Too many to run up front: from here on they are counted like the others.
+            dataOverflow = true;
+            for (const k of dataSteps.keys()) stepPrefixes.push(prefixOf(k));
+            dataSteps.clear();
+            evaluationSets.clear();
+          }
+        } else stepPrefixes.push(prefixOf(s.key));
       }
+      const extract = steps.find((s) => s.kind === 'extract');
+      const split = steps.find((s) => s.kind === 'split');
+      if (extract && split && !dataOverflow) evaluationSets.set(`${extract.key}:${split.key}`, { extract: extract.key, split: split.key });
       ids.push(prefixOf(t.id));
       digest.add(t.id, steps);
       const line = JSON.stringify(planEntry({ ...t, steps })) + '\n';
@@ -165,7 +177,7 @@ export async function planStudy(spec: StudySpec, opts: PrepareOptions, baseDir =
   };
   return {
     ...header, description: spec.description, count, uniqueSteps, gridId: digest.value(), overrides: opts.overrides ?? opts.set ?? {}, baseDir,
-    each, planFile, ...(dataOverflow ? {} : { dataSteps: [...dataSteps.values()] }), itemModels,
+    each, planFile, ...(dataOverflow ? {} : { dataSteps: [...dataSteps.values()], evaluationSets: [...evaluationSets.values()] }), itemModels,
   };
 }
 

@@ -77,6 +77,36 @@ test('row 10: patches that are never anomalous (tiling threshold above every def
   await assertNoTraining(home);
 });
 
+test('row 10: anomalous patches only in validation items (the test items\' defects too small for any patch) fail before training, naming the test split', async () => {
+  // Before: the split (per item) and the extract step (some anomalous patch) passed, training ran,
+  // then evaluate said "rocAuc: no positive (label 1) samples" (exit 1).
+  const home = await tempHome();
+  const root = join(home, 'images');
+  for (const d of ['normal', 'anomalous', 'masks']) await mkdir(join(root, d), { recursive: true });
+  const gray = (seed: number) => sharp(Buffer.from(Array.from({ length: 32 * 32 }, (_, i) => 100 + ((i * 31 + seed * 17) % 40))), { raw: { width: 32, height: 32, channels: 1 } }).png().toBuffer();
+  const mask = (size: number) => sharp(Buffer.from(Array.from({ length: 32 * 32 }, (_, i) => ((i % 32) < size && Math.floor(i / 32) < size ? 255 : 0))), { raw: { width: 32, height: 32, channels: 1 } }).png().toBuffer();
+  for (let i = 0; i < 8; i++) await writeFile(join(root, 'normal', `n${i}.png`), await gray(i));
+  // Two with a 16×16 defect (a whole patch), two with a 2×2 one (no patch over the threshold).
+  for (const [name, size] of [['big0', 16], ['big1', 16], ['dot0', 2], ['dot1', 2]] as const) {
+    await writeFile(join(root, 'anomalous', `${name}.png`), await gray(name.length + size));
+    await writeFile(join(root, 'masks', `${name}.png`), await mask(size));
+  }
+  const study = {
+    name: 'bad',
+    base: {
+      dataset: { kind: 'images', path: 'images', layout: 'folders' },
+      tiling: { kind: 'patches', size: 16, stride: 16, threshold: 0.5 },
+      split: { protocol: 'list', train: ['normal/n0.png', 'normal/n1.png', 'normal/n2.png', 'normal/n3.png'], val: ['normal/n4.png', 'normal/n5.png', 'anomalous/big0.png', 'anomalous/big1.png'], test: ['normal/n6.png', 'normal/n7.png', 'anomalous/dot0.png', 'anomalous/dot1.png'] },
+      model: { kind: 'rx' },
+    },
+    grid: [{}],
+    seeds: [0],
+  };
+  const r = await run(home, study);
+  assertOneLine(r, /error: dataset: the test split holds \d+ normal and 0 anomalous samples: AUROC needs both .*lower tiling\.threshold/);
+  await assertNoTraining(home);
+});
+
 test('row 10: model selection on validation AUROC where validation can hold no anomaly is refused at validation', async () => {
   const home = await tempHome();
   const study = {

@@ -10,7 +10,7 @@ import { defineStudy, SpecError, type StudyInput } from '../../experiments/spec.
 import { resolveStudy } from '../../experiments/grid.js';
 import { planTrial } from '../../experiments/plan.js';
 import { idHasher } from '../../infra/hash.js';
-import { launchId, planStudy, prepareStudy } from '../../executors/prepare.js';
+import { DATA_STEPS_HELD, launchId, planStudy, prepareStudy } from '../../executors/prepare.js';
 import { planEntrySchema } from '../../activities/launch-plan.js';
 import { toyStudy } from '../helpers.js';
 
@@ -75,4 +75,16 @@ test('a grid of 20,000 trials is planned without holding its trials: the heap st
   assert.equal(n, 20_000, 'every trial planned again on demand, with its seven steps');
   // The trials themselves take over 5 kB each in memory (60 MB here); planning keeps 8 bytes a trial and a step.
   assert.ok(after - before < 40e6, `heap grew ${((after - before) / 1e6).toFixed(1)} MB`);
+});
+
+test('a grid with more distinct data steps than are held to run up front counts them all, and runs each in its trial', async () => {
+  // 4,000 scenes: 12,000 distinct data steps (load, filter, tile), above DATA_STEPS_HELD.
+  const spec = defineStudy(toyStudy({ grid: [{ cartesian: { 'dataset.seed': Array.from({ length: 4000 }, (_, i) => i) } }] }) as StudyInput);
+  const plan = await prepareStudy(spec, {});
+  assert.ok(3 * 4000 > DATA_STEPS_HELD);
+  assert.equal(plan.dataSteps, undefined);
+  assert.equal(plan.evaluationSets, undefined);
+  assert.equal(plan.uniqueSteps, new Set(plan.trials.flatMap((t) => t.steps.map((s) => s.key))).size);
+  const small = await prepareStudy(overlapping(), {});
+  assert.deepEqual(small.dataSteps?.map((d) => d.call.kind), ['load', 'filter', 'tile'], 'one scene: its three data steps, once');
 });
