@@ -20,6 +20,7 @@ import { join } from 'node:path';
 import { isDamage, readStudyFile, readTrialFile } from '../activities/record.js';
 import { readLaunchById } from '../activities/launches.js';
 import { openPlan } from '../activities/launch-plan.js';
+import { leaseKey } from './step-lease.js';
 import { ZodError } from 'zod';
 import { probeRecord, recordKey, stepPrefix, type StepRecord } from '../infra/ledger.js';
 import { LocalStore, TMP_PREFIX } from '../infra/store/local.js';
@@ -117,6 +118,7 @@ export async function collectGarbage(store: ArtifactStore, opts: GcOptions = {})
     // The record first: without it, no reader takes the rest for a done step.
     await store.delete(recordKey(key));
     for (const f of folders.get(key) ?? []) if (f !== recordKey(key)) await store.delete(f);
+    await store.deleteVersioned(leaseKey(key)); // its lease document, the last trace of it
     if (local) await rm(join(local.root, 'steps', key), { recursive: true, force: true });
     result.removedSteps.push(key);
   }

@@ -140,6 +140,7 @@ export function fencedStore(store: ArtifactStore, guard: () => void | Promise<vo
     getVersioned: (key) => store.getVersioned(key),
     createExclusive: (key, data) => store.createExclusive(key, data),
     replaceIfMatch: (key, data, etag) => store.replaceIfMatch(key, data, etag),
+    deleteVersioned: async (key) => (await guard(), store.deleteVersioned(key)),
   };
 }
 

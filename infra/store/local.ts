@@ -190,6 +190,10 @@ export class LocalStore implements ArtifactStore {
     return this.installVersion(key, Number(m[1]) + 1, m[2], data);
   }
 
+  async deleteVersioned(key: string): Promise<void> {
+    await rm(this.versionedDir(key), { recursive: true, force: true });
+  }
+
   private versionedDir(key: string): string {
     return join(this.root, VERSIONED_DIR, ...checkKey(key).split('/'));
   }

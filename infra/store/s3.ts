@@ -503,6 +503,11 @@ export class S3Store implements ArtifactStore {
     return this.conditionalPut(key, data, { IfMatch: etag });
   }
 
+  async deleteVersioned(key: string): Promise<void> {
+    const Key = this.versionedKey(key);
+    await this.call('delete', key, (c, s) => c.send(new s.DeleteObjectCommand({ Bucket: this.bucket, Key })));
+  }
+
   private versionedKey(key: string): string {
     return `${this.keyPrefix}${VERSIONED_PREFIX}${checkKey(key)}`;
   }

@@ -42,6 +42,11 @@ export interface ArtifactStore {
   createExclusive(key: string, data: Uint8Array | string): Promise<CasResult>;
   /** Replace `key` only if its current version is `etag`: of concurrent replacers of one version, exactly one gets ok. */
   replaceIfMatch(key: string, data: Uint8Array | string, etag: string): Promise<CasResult>;
+  /**
+   * Remove a versioned document, every version (`gantry gc`, with the step whose lease it was).
+   * Unconditional: only for documents no process can be using (their step is being removed).
+   */
+  deleteVersioned(key: string): Promise<void>;
 }
 
 /** One version of a versioned document; `etag` names it for replaceIfMatch. */

@@ -8,6 +8,9 @@ import { join } from 'node:path';
 import { matFile, runCli, tempHome, toyStudy, writeStudy } from '../helpers.js';
 import { LocalStore } from '../../infra/store/local.js';
 import { writeRecord } from '../../infra/ledger.js';
+import { S3Store } from '../../infra/store/s3.js';
+import { S3TestServer } from '../infra/s3-server.js';
+import { leaseKey } from '../../executors/step-lease.js';
 
 /** A small cube with a few anomalous pixels; `shift` changes its values (so its fingerprint and every step key). */
 function cube(shift: number): Buffer {
@@ -61,6 +64,10 @@ test('gc lists the step folders a changed dataset left behind, --yes removes onl
   const left = await stepFolders(home);
   assert.equal(left.length, 7);
   assert.ok(left.every((k) => !first.includes(k)), 'only the unreferenced ones went');
+  // Their lease documents went with them; the kept steps' stay.
+  const leases = join(home, 'store', '.gantry-versioned', 'leases');
+  for (const k of first) assert.ok(!existsSync(join(leases, k)), `lease of removed step ${k}`);
+  for (const k of left) assert.ok(existsSync(join(leases, k)), `lease of kept step ${k}`);
   // The catalog forgets them, but for rows a (stale) trial_steps still lists.
   const rows = await runCli(['query', `SELECT count(*) AS n FROM steps WHERE step_key IN (${first.map((k) => `'${k}'`).join(',')}) AND step_key NOT IN (SELECT step_key FROM trial_steps)`, '--format', 'csv'], env);
   assert.equal(rows.stdout.trim(), 'n\n0');
@@ -102,4 +109,40 @@ test('gc refuses --dry-run with --yes', async () => {
   const r = await runCli(['gc', '--dry-run', '--yes'], { GANTRY_HOME: await tempHome() });
   assert.equal(r.code, 2);
   assert.match(r.stderr, /--dry-run or --yes, not both/);
+});
+
+test('gc on an S3 store (MinIO): the steps a changed dataset left behind, and their leases, are removed; the study stays cached', { timeout: 300_000 }, async (t) => {
+  const s3 = await S3TestServer.start(); // GANTRY_LIVE=require: no server is a failure, not a skip
+  t.after(() => s3.close());
+  const home = await tempHome();
+  const s3env = s3.env('gc');
+  const env = { GANTRY_HOME: home, ...s3env };
+  const store = new S3Store(s3env.GANTRY_STORE, { ...s3.storeOptions(), env: {} });
+  t.after(() => store.close());
+  const data = join(home, 'scene.mat');
+  await writeFile(data, cube(0));
+  const file = await writeStudy(home, toyStudy({ base: { ...(toyStudy().base as object), dataset: { kind: 'mat', path: data } }, grid: [{ set: { model: { kind: 'rx' } } }] }));
+  assert.equal((await runCli(['run', file], env)).code, 0);
+  const stepKeys = async () => [...new Set((await store.list('steps')).map((k) => k.split('/')[1]))].sort();
+  const first = await stepKeys();
+  assert.equal(first.length, 7);
+  await writeFile(data, cube(5));
+  assert.match((await runCli(['run', file], env)).stdout, /7 steps ran, 0 cached/);
+  const leased = s3.backend.name.startsWith('MinIO'); // other test servers ignore conditional writes: no leases then
+  if (leased) for (const k of first) assert.ok(await store.getVersioned(leaseKey(k)), `lease of ${k} before gc`);
+
+  const dry = await runCli(['gc', '--min-age', '0'], env);
+  assert.equal(dry.code, 0, dry.stderr);
+  assert.match(dry.stdout, /would remove 7 step folders and 0 temp files .*reference 7 steps/);
+  const yes = await runCli(['gc', '--yes', '--min-age', '0'], env);
+  assert.equal(yes.code, 0, yes.stderr);
+  assert.match(yes.stdout, /removed 7 step folders/);
+  const left = await stepKeys();
+  assert.equal(left.length, 7);
+  assert.ok(left.every((k) => !first.includes(k)), 'only the unreferenced ones went');
+  if (leased) {
+    for (const k of first) assert.equal(await store.getVersioned(leaseKey(k)), undefined, `lease of removed step ${k}`);
+    for (const k of left) assert.ok(await store.getVersioned(leaseKey(k)), `lease of kept step ${k}`);
+  }
+  assert.match((await runCli(['run', file], env)).stdout, /0 steps ran, 7 cached/);
 });

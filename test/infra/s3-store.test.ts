@@ -460,6 +460,11 @@ test('versioned documents: If-None-Match creates once, If-Match replaces only th
   assert.deepEqual(await s.list(''), ['steps/x/record.json']);
   assert.equal(await s.exists('leases/k'), false);
   assert.deepEqual((await server.keys('cas/')).map((k) => k.key).sort(), ['cas/.gantry-versioned/leases/k', 'cas/steps/x/record.json']);
+  // deleteVersioned removes it (gc does, with its step); the artifacts stay; it can be created afresh.
+  await s.deleteVersioned('leases/k');
+  assert.equal(await s.getVersioned('leases/k'), undefined);
+  assert.deepEqual((await server.keys('cas/')).map((k) => k.key).sort(), ['cas/steps/x/record.json']);
+  assert.ok((await s.createExclusive('leases/k', 'new')).ok);
   await s.close();
 });
 

@@ -1,3 +1,4 @@
+import { existsSync } from 'node:fs';
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { mkdtemp, readdir, writeFile, readFile, rm } from 'node:fs/promises';
@@ -80,6 +81,12 @@ test('versioned documents: create once, replace only the current version, never 
   await s.delete('leases/k');
   assert.ok(await s.getVersioned('leases/k'));
   await assert.rejects(s.createExclusive('../k', 'x'), UserError);
+  // deleteVersioned removes every version; the key can be created afresh.
+  await s.deleteVersioned('leases/k');
+  assert.equal(await s.getVersioned('leases/k'), undefined);
+  assert.ok(!existsSync(dir));
+  assert.ok((await s.createExclusive('leases/k', 'new')).ok);
+  assert.deepEqual(await s.list(''), ['steps/x/record.json'], 'the artifacts untouched');
 });
 
 /** A process that races on one versioned document: `rounds` times, read it and replace it by its successor. */
