@@ -14,6 +14,7 @@ import { entryLabel, openPlan, planEntry, type PlanEntry } from '../activities/l
 import { progressCounts, readProgress, stateAt } from '../activities/launch-progress.js';
 import { UserError } from '../core/errors.js';
 import { NotFoundError } from '../infra/store/store.js';
+import { isDataStep } from '../workflows/trial.js';
 import { renderWrappedTable, duration, wrapText } from './format.js';
 
 export type StepState = 'done' | 'cached' | 'pending' | 'running' | 'failed' | 'interrupted' | 'unreadable';
@@ -95,6 +96,7 @@ async function studyReport(store: ArtifactStore, name: string, limit: number): P
   const plan = launch?.plan && !s.trials ? await openPlan(store, launch.plan) : undefined;
   const progress = plan ? await readProgress(store, name, launch!.launchId).catch(() => undefined) : undefined;
 
+  const probeSteps = stepProber(store);
   const counts: Record<string, number> = {};
   const states = new Map<number, TrialState>();
   const damagedIds = new Map<number, string>();
@@ -115,7 +117,7 @@ async function studyReport(store: ArtifactStore, name: string, limit: number): P
       if (st !== 'pending') marked = i;
     }
     const probe = async (i: number) => {
-      const probes = await probeSteps(store, plan.entry(i).steps);
+      const probes = await probeSteps(plan.entry(i).steps);
       const st = { ...trialStatus(probes.map((p) => p.record)), probes };
       const was = stateAt(progress, i);
       if (st.status !== was) {
@@ -146,18 +148,17 @@ async function studyReport(store: ArtifactStore, name: string, limit: number): P
     }
     total = listed.length;
     entryAt = (i) => (typeof listed[i] === 'string' ? undefined : (listed[i] as PlanEntry));
-    for (let i = 0; i < total; i++) {
-      const e = listed[i];
+    // Several trials at once; only the states are kept (the listed trials' records are read again below).
+    await forEachLimited(listed, 16, async (e, i) => {
       if (typeof e === 'string') {
         states.set(i, { status: 'damaged', error: e });
         counts.damaged = (counts.damaged ?? 0) + 1;
-        continue;
+        return;
       }
-      const probes = await probeSteps(store, e.steps);
-      const st = trialStatus(probes.map((p) => p.record));
-      states.set(i, { ...st, probes });
+      const st = trialStatus((await probeSteps(e.steps)).map((p) => p.record));
+      states.set(i, st);
       counts[st.status] = (counts[st.status] ?? 0) + 1;
-    }
+    });
   }
   const stateOf = (i: number): TrialState => states.get(i) ?? { status: progress ? stateAt(progress, i) : 'pending', error: null };
   const picked = pick(total, limit, (i) => attention(stateOf(i).status));
@@ -184,7 +185,7 @@ async function studyReport(store: ArtifactStore, name: string, limit: number): P
       trials.push({ ...row, status: 'damaged', error: fileDamage, steps: [] });
       continue;
     }
-    const probes = st.probes ?? (await probeSteps(store, e.steps));
+    const probes = st.probes ?? (await probeSteps(e.steps));
     trials.push({ ...row, status: st.status, error: st.error, steps: e.steps.map(([kind, key], k): StepReport => stepReport(kind, key, probes[k], reused)) });
   }
   // A partial list keeps the trials that need a look first; a whole one is in plan order.
@@ -223,7 +224,19 @@ async function forEachLimited<T>(items: readonly T[], lanes: number, fn: (item: 
 }
 
 type Probe = Awaited<ReturnType<typeof probeRecord>>;
-const probeSteps = (store: ArtifactStore, steps: readonly (readonly [string, string])[]): Promise<Probe[]> => Promise.all(steps.map(([, key]) => probeRecord(store, key)));
+/**
+ * A trial's step records, each data step's read once per status call: trials share them (a grid
+ * over one scene has three data steps for every trial), so a study of 10⁵ trials reads them once.
+ */
+function stepProber(store: ArtifactStore): (steps: readonly (readonly [string, string])[]) => Promise<Probe[]> {
+  const shared = new Map<string, Promise<Probe>>();
+  return (steps) => Promise.all(steps.map(([kind, key]) => {
+    if (!isDataStep(kind)) return probeRecord(store, key);
+    let p = shared.get(key);
+    if (!p) shared.set(key, (p = probeRecord(store, key)));
+    return p;
+  }));
+}
 
 function stepReport(kind: string, key: string, { record: r, unreadable }: Probe, reused: (r: StepRecord) => boolean): StepReport {
   const base = { kind, key, reason: null, error: null, attempt: null, durationMs: null, startedAt: null, finishedAt: null, selection: null };
