@@ -12,7 +12,7 @@ import { CancelledError, UserError, isEnvironmentError, isUserError, oneLine } f
 import { listRecords, readRecord, type StepRecord } from '../infra/ledger.js';
 import { explainNewStep } from './explain.js';
 import { studyWorkflow } from '../workflows/study.js';
-import { isDataStep, trialWorkflow } from '../workflows/trial.js';
+import { trialWorkflow } from '../workflows/trial.js';
 import type { ArtifactStore } from '../infra/store/store.js';
 import type { MetricPoint } from '../core/metrics.js';
 import { acquireLock } from './lock.js';
