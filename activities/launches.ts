@@ -8,9 +8,10 @@
  * id (executors/prepare.ts `launchId()`) is a hash of the trials and their steps, the same for every
  * launch of the same grid: the Temporal workflow id and the MLflow parent run key on it.
  *
- * The document is sealed (infra/sealed.ts) like step records; the trial ids are a separate
- * newline-separated artifact, referenced with its checksum: a grid of 10^6 trials makes a 17 MB
- * list beside a small document, never a huge JSON array.
+ * The document is sealed (infra/sealed.ts) like step records; the trial ids and the compact plan
+ * (activities/launch-plan.ts) are separate artifacts beside it, referenced with their checksums: a
+ * grid of 10^6 trials makes a 17 MB id list and a 330 MB plan beside a small document, never a
+ * huge JSON array. The embedded executor adds a progress document (activities/launch-progress.ts).
  */
 import { execFile } from 'node:child_process';
 import { createReadStream } from 'node:fs';
