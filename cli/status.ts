@@ -304,7 +304,7 @@ export function formatStatus(report: StatusReport, opts: { steps: boolean; width
     }
     const l = s.latestLaunch;
     const sets = l ? Object.entries(l.overrides).map(([k, v]) => `${k}=${typeof v === 'string' ? v : JSON.stringify(v)}`) : [];
-    const launch = l ? `; latest launch ${when(l.startedAt)}${sets.length ? ` with --set ${sets.join(' ')}` : ''}${cached ? `, which reused ${cached} step${cached === 1 ? '' : 's'} done before` : ''}` : '';
+    const launch = l ? `; latest launch ${when(l.startedAt)}${sets.length ? ` with --set ${sets.join(' ')}` : ''}${cached ? `, which reused ${cached} step${cached === 1 ? '' : 's'} done before${s.trials.length < s.total ? ` in the ${s.trials.length} trials listed` : ''}` : ''}` : '';
     const head = `study ${s.study} (profile ${s.profile ?? 'none'}, updated ${s.updatedAt}): ` + Object.entries(s.counts).map(([k, v]) => `${v} ${k}`).join(', ') + launch;
     out.push(...(opts.width ? wrapText(head, opts.width) : [head]));
     out.push(renderWrappedTable(['trial', 'model', 'cell', 'seed', 'status', 'error'], rows, { width: opts.width, wrap: [2, 4, 5] }));
