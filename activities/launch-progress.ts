@@ -8,8 +8,8 @@
  */
 import { z } from 'zod';
 import { hostname } from 'node:os';
-import type { ArtifactStore } from '../infra/store/store.js';
-import { getSealed, putSealed } from '../infra/sealed.js';
+import { getIfExists, type ArtifactStore } from '../infra/store/store.js';
+import { parseStored, putSealed, unseal } from '../infra/sealed.js';
 import type { TrialStatus } from './record.js';
 
 /** One character per trial state. */
@@ -31,9 +31,11 @@ export type ProgressDoc = z.output<typeof progressDocSchema>;
 
 export const progressKey = (study: string, launchId: string) => `launches/${study}/${launchId}.progress`;
 
+/** The launch's progress document, or undefined when it has none (Temporal, older launches). */
 export async function readProgress(store: ArtifactStore, study: string, launchId: string): Promise<ProgressDoc | undefined> {
-  if (!(await store.exists(progressKey(study, launchId)))) return undefined;
-  return progressDocSchema.parse((await getSealed(store, progressKey(study, launchId))).value);
+  const key = progressKey(study, launchId);
+  const bytes = await getIfExists(store, key);
+  return bytes && progressDocSchema.parse(unseal(key, parseStored(key, bytes)).value);
 }
 
 export const stateAt = (doc: ProgressDoc, index: number): TrialStatus => STATE_OF[doc.states[index] ?? '.'] ?? 'pending';

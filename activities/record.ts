@@ -6,7 +6,7 @@
 import { z } from 'zod';
 import type { Catalog, StudyRow, TrialRows } from '../infra/catalog.js';
 import { probeRecord, readableRecord, type StepRecord } from '../infra/ledger.js';
-import { ChecksumError, getVerified, NotFoundError, type ArtifactStore } from '../infra/store/store.js';
+import { ChecksumError, getVerified, isNotFound, type ArtifactStore } from '../infra/store/store.js';
 import { DamagedError, getSealed, isDamagedError, putSealed } from '../infra/sealed.js';
 import { oneLine } from '../core/errors.js';
 import { decodeNd } from '../datasets/tensor-file.js';
@@ -124,7 +124,7 @@ export async function recordTrial(store: ArtifactStore, catalog: Catalog, trialI
 
 /** What reading a damaged store throws: a seal that does not match, bytes that fail their checksum, an artifact gone. */
 export function isDamage(e: unknown): boolean {
-  return isDamagedError(e) || e instanceof ChecksumError || e instanceof NotFoundError || (e instanceof Error && (e.name === 'ChecksumError' || e.name === 'NotFoundError'));
+  return isDamagedError(e) || e instanceof ChecksumError || isNotFound(e) || (e instanceof Error && e.name === 'ChecksumError');
 }
 
 /**

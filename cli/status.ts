@@ -13,7 +13,7 @@ import { latestLaunch, readLaunchById, readLaunchTrials, type LaunchDoc } from '
 import { entryLabel, openPlan, planEntry, type PlanEntry } from '../activities/launch-plan.js';
 import { progressCounts, readProgress, stateAt } from '../activities/launch-progress.js';
 import { UserError } from '../core/errors.js';
-import { NotFoundError } from '../infra/store/store.js';
+import { isNotFound } from '../infra/store/store.js';
 import { isDataStep } from '../workflows/trial.js';
 import { renderWrappedTable, duration, wrapText } from './format.js';
 
@@ -173,7 +173,7 @@ async function studyReport(store: ArtifactStore, name: string, limit: number): P
     }
     // A listed trial's file is read too when the plan named it (a legacy list read them all above): damage is said, not skipped.
     const fileDamage = plan ? await readTrialFile(store, e.id).then(() => undefined, (err: unknown) => {
-      if (err instanceof NotFoundError || (err instanceof Error && err.name === 'NotFoundError')) return undefined; // not started yet
+      if (isNotFound(err)) return undefined; // not started yet
       if (!isDamage(err)) throw err;
       return `${naming(trialKey(e.id), message(err))}; ${verifyHint(name)}`;
     }) : undefined;

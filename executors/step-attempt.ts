@@ -19,7 +19,7 @@ import { CancelledError, isUserError, oneLine } from '../core/errors.js';
 import { keepDamagedRecord, probeRecord, readableRecord, stepPrefix, writeRecord, type StepRecord } from '../infra/ledger.js';
 import { stepContext, type StepHost } from './step-context.js';
 import type { StepPool } from './step-pool.js';
-import { ChecksumError, getStreamVerified, NotFoundError, type ArtifactRef, type ArtifactStore } from '../infra/store/store.js';
+import { ChecksumError, getStreamVerified, isNotFound, type ArtifactRef, type ArtifactStore } from '../infra/store/store.js';
 
 /** What a step runner gets: the host minus the store and policy (it has those). */
 export type RunnerHost = Omit<StepHost, 'store' | 'policy'>;
@@ -85,7 +85,7 @@ export async function artifactDamage(store: ArtifactStore, ref: ArtifactRef): Pr
   try {
     for await (const chunk of await getStreamVerified(store, ref)) size += (chunk as Buffer).byteLength;
   } catch (e) {
-    if (e instanceof NotFoundError || (e as Error)?.name === 'NotFoundError') return 'missing';
+    if (isNotFound(e)) return 'missing';
     if (!(e instanceof ChecksumError)) throw e; // an I/O fault, not damage
     corrupt = true;
   }

@@ -125,6 +125,11 @@ export async function getStreamVerified(store: ArtifactStore, ref: ArtifactRef):
   return source.pipe(check);
 }
 
+/** A NotFoundError, also one from another copy of this module (a worker thread's, a test's build). */
+export function isNotFound(e: unknown): boolean {
+  return e instanceof NotFoundError || (e instanceof Error && e.name === 'NotFoundError');
+}
+
 /** The bytes at `key`, or undefined when there are none (other faults pass as they are). */
 export async function getIfExists(store: ArtifactStore, key: string): Promise<Uint8Array | undefined> {
   try {
